@@ -1,0 +1,109 @@
+"""The FastAPI application: resources opened once in the lifespan, thin routers, typed errors
+mapped to HTTP status codes in one place."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.routes import chat, companion, health, memories, threads
+from api.turns import TurnBroker
+from core.errors import Busy, DelightError, Invalid, NotFound, Unavailable
+from core.logging import configure_logging, get_logger
+from core.settings import Settings, get_settings
+from graphs.registry import WORKFLOWS
+from services.auth import Authenticator
+from services.container import Services
+
+log = get_logger("delight.api")
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """Reject bodies over MAX_BODY_BYTES with 413 before anything reads them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                response = JSONResponse(
+                    {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        services = await Services.open(settings)
+        auth = Authenticator.from_settings(settings)
+        app.state.services = services
+        app.state.auth = auth
+        app.state.broker = TurnBroker()
+        # Compiled once per process with the Postgres checkpointer, never per request.
+        app.state.graphs = {
+            name: w.build().compile(checkpointer=services.checkpointer, name=name)
+            for name, w in WORKFLOWS.items()
+        }
+        # Start-up objects live for the process: keep them out of the GC's generations so
+        # full collections stay short under load.
+        gc.collect()
+        gc.freeze()
+        log.info("api ready", extra={"auth": settings.auth_mode, "model": services.llm.kind})
+        try:
+            yield
+        finally:
+            await app.state.broker.close()
+            await auth.aclose()
+            await services.close()
+
+    app = FastAPI(
+        title="Delight orchestration",
+        version="0.1.0",
+        description="Eliza's chat and Delight's workflows as LangGraph graphs.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit)
+
+    status = {NotFound: 404, Invalid: 422, Busy: 409, Unavailable: 503}
+
+    @app.exception_handler(DelightError)
+    async def delight_error(_: Request, err: DelightError) -> JSONResponse:
+        code = next((c for t, c in status.items() if isinstance(err, t)), 400)
+        return JSONResponse({"detail": err.message}, status_code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
+            for e in err.errors()
+        ]
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def db_down(_: Request, err: Exception) -> JSONResponse:
+        log.error("database unavailable", extra={"error": repr(err)})
+        return JSONResponse({"detail": "database unavailable, try again shortly"}, status_code=503)
+
+    for module in (health, chat, companion, threads, memories):
+        app.include_router(module.router)
+    return app

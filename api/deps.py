@@ -1,0 +1,60 @@
+"""FastAPI dependencies: services, graphs and the authenticated user, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from langgraph.graph.state import CompiledStateGraph
+
+from api.turns import TurnBroker
+from services.auth import Authenticator, AuthError, Principal
+from services.container import Services
+from services.users import User
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_graphs(request: Request) -> dict[str, CompiledStateGraph]:
+    return request.app.state.graphs
+
+
+def get_broker(request: Request) -> TurnBroker:
+    return request.app.state.broker
+
+
+async def _principal(request: Request, token: str | None) -> Principal:
+    auth: Authenticator = request.app.state.auth
+    try:
+        return await auth.authenticate(token)
+    except AuthError as err:
+        raise HTTPException(401, err.message, headers={"WWW-Authenticate": "Bearer"}) from err
+
+
+async def current_user(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    principal = await _principal(request, creds.credentials if creds else None)
+    return await get_services(request).users.ensure(principal.subject)
+
+
+async def current_user_or_query_token(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query(description="Bearer token (EventSource cannot send headers)")] = None,
+) -> User:
+    principal = await _principal(request, creds.credentials if creds else token)
+    return await get_services(request).users.ensure(principal.subject)
+
+
+Svc = Annotated[Services, Depends(get_services)]
+Graphs = Annotated[dict[str, CompiledStateGraph], Depends(get_graphs)]
+Broker = Annotated[TurnBroker, Depends(get_broker)]
+CurrentUser = Annotated[User, Depends(current_user)]
+StreamUser = Annotated[User, Depends(current_user_or_query_token)]

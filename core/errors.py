@@ -1,0 +1,25 @@
+"""Typed errors. Services raise these; the API maps them to HTTP status codes."""
+
+
+class DelightError(Exception):
+    """Base class: `message` is safe to show to a client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DelightError):
+    """The object does not exist or belongs to someone else (never tell which)."""
+
+
+class Invalid(DelightError):
+    """The request is well-formed but not acceptable."""
+
+
+class Busy(DelightError):
+    """A resource (a thread's turn lock) stayed busy past its timeout."""
+
+
+class Unavailable(DelightError):
+    """A dependency (the database, the model) is down or timed out."""

@@ -1,0 +1,137 @@
+"""One settings class for the whole service, read from the environment (and `.env`).
+
+Every field is documented in the README's configuration table; an invalid value stops start-up
+with one line (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # --- server ---
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- database ---
+    database_url: str | None = None
+    data_dir: Path = ROOT / ".data" / "pg"
+    db_pool_min: int = Field(2, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+    db_timeout_s: float = Field(5.0, gt=0)
+
+    # --- models ---
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    chat_model: str = "gpt-4o-mini"
+    premium_model: str = "gpt-4o"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_dim: int = Field(256, ge=8, le=2000)
+    structured_output_method: Literal["function_calling", "json_schema", "json_mode"] = (
+        "function_calling"
+    )
+    llm_timeout_s: float = Field(30.0, gt=0)
+    llm_max_attempts: int = Field(3, ge=1, le=10)
+    llm_backoff_initial_s: float = Field(0.5, ge=0)
+    llm_backoff_max_s: float = Field(8.0, ge=0)
+    # USD per 1M tokens: {"model": [input, output]}
+    model_prices: dict[str, tuple[float, float]] = {
+        "gpt-4o-mini": (0.15, 0.60),
+        "gpt-4o": (2.50, 10.00),
+    }
+
+    # --- chat graph ---
+    branch_timeout_s: float = Field(3.0, gt=0)
+    reply_timeout_s: float = Field(60.0, gt=0)
+    history_turns: int = Field(10, ge=0, le=100)
+    thread_lock_timeout_s: float = Field(120.0, gt=0)
+
+    # --- memory ---
+    memory_quota_personal: int = Field(5, ge=0)
+    memory_quota_project: int = Field(3, ge=0)
+    memory_quota_task: int = Field(3, ge=0)
+    memory_candidates_per_tier: int = Field(20, ge=1)
+    memory_recency_half_life_days: float = Field(14.0, gt=0)
+    memory_recency_floor: float = Field(0.5, ge=0, le=1)
+    memory_frequency_weight: float = Field(0.1, ge=0)
+    memory_frequency_cap: float = Field(1.5, ge=1)
+    memory_merge_threshold: float = Field(0.95, gt=0, le=1)
+    memory_min_similarity: float = Field(0.15, ge=0, le=1)
+    task_memory_ttl_days: int = Field(30, ge=1)
+    embedding_cache_size: int = Field(4096, ge=0)
+
+    # --- progress ---
+    dci_window_days: int = Field(7, ge=1, le=90)
+
+    # --- auth ---
+    auth_mode: Literal["dev", "jwt"] = "dev"
+    jwt_jwks_url: str | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    admin_user_ids: list[str] = []
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        if self.auth_mode == "jwt":
+            if not (self.jwt_jwks_url or self.jwt_jwks_file):
+                raise ValueError("AUTH_MODE=jwt needs JWT_JWKS_URL or JWT_JWKS_FILE")
+            if not (self.jwt_audience and self.jwt_issuer):
+                raise ValueError("AUTH_MODE=jwt needs JWT_AUDIENCE and JWT_ISSUER")
+        return self
+
+    @property
+    def uses_openai(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def memory_quotas(self) -> dict[str, int]:
+        return {
+            "personal": self.memory_quota_personal,
+            "project": self.memory_quota_project,
+            "task": self.memory_quota_task,
+        }
+
+
+def describe_error(err: ValidationError) -> str:
+    """One line naming each bad setting as its environment variable."""
+    parts = []
+    for e in err.errors():
+        name = "_".join(str(p) for p in e["loc"]).upper() or "settings"
+        parts.append(f"{name}: {e['msg']}")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def load_settings() -> Settings:
+    """Entry points call this: a bad setting exits with one clear line, not a traceback."""
+    try:
+        return get_settings()
+    except ValidationError as err:
+        print(describe_error(err), file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,129 @@
+"""Nodes of the chat graph (seed Pattern 1). Each reads state, calls a service or a pure
+function, and returns only the keys it changed."""
+
+from __future__ import annotations
+
+import uuid
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.runtime import Runtime
+
+from nodes.context import Context, _emit, observed
+from prompts.chat import analysis_messages, reply_messages
+from state.chat import ChatState
+from state.schemas import TIERS, Emotion, Progress, TurnAnalysis
+
+GRAPH = "chat"
+
+
+def last_user_text(messages: list[AnyMessage]) -> str:
+    for msg in reversed(messages):
+        if isinstance(msg, HumanMessage):
+            return msg.text
+    return ""
+
+
+@observed(GRAPH)
+async def detect_emotion(state: ChatState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    analysis, usage = await svc.llm.structured(
+        TurnAnalysis,
+        analysis_messages(last_user_text(state["messages"])),
+        site="chat.detect_emotion",
+        user_id=str(await ctx.user()),
+    )
+    return {
+        "emotion": Emotion.from_scores(analysis.emotion.model_dump()),
+        "analysis": analysis,
+        "usage": usage,
+    }
+
+
+@observed(GRAPH)
+async def retrieve_memories(state: ChatState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    hits = await svc.memory.retrieve(
+        await ctx.user(), last_user_text(state["messages"]), now=ctx.clock
+    )
+    return {"memories": hits}
+
+
+@observed(GRAPH)
+async def load_progress(state: ChatState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    return {"progress": await svc.progress.recent(await ctx.user(), ctx.timezone, ctx.clock)}
+
+
+@observed(GRAPH)
+async def compose_reply(state: ChatState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    emotion = state.get("emotion") or Emotion()
+    memories = state.get("memories") or {}
+    progress = state.get("progress") or Progress()
+    history = state["messages"][-(2 * svc.settings.history_turns + 1) :]
+    prompt = reply_messages(
+        history,
+        emotion=emotion.model_dump(),
+        memories=[
+            {"tier": h.tier, "content": h.content} for tier in TIERS for h in memories.get(tier, [])
+        ],
+        progress=progress.model_dump(include={"completed", "skipped", "streak_days", "dci", "zone"}),
+    )
+    reply, usage = await svc.llm.stream_text(
+        prompt,
+        site="chat.compose_reply",
+        user_id=str(await ctx.user()),
+        on_token=lambda t: _emit(runtime, {"type": "token", "content": t}),
+    )
+    return {"reply": reply, "messages": [AIMessage(reply, id=str(uuid.uuid4()))], "usage": usage}
+
+
+@observed(GRAPH)
+async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict:
+    """Last and idempotent: ids derive from the message ids, so a resumed run rewrites nothing."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    user = await ctx.user()
+    human = next(m for m in reversed(state["messages"]) if isinstance(m, HumanMessage))
+    ai = state["messages"][-1]
+    exchange_id = uuid.uuid5(uuid.NAMESPACE_URL, f"exchange:{human.id}")
+    emotion = state.get("emotion") or Emotion()
+    await svc.memory.add(
+        user,
+        "task",
+        f"User said: {human.text}\nEliza replied: {ai.text}",
+        {"thread_id": ctx.thread_id, "emotion": emotion.dominant, "tags": ["chat"]},
+        now=ctx.clock,
+        memory_id=exchange_id,
+    )
+    analysis = state.get("analysis")
+    if analysis is not None and analysis.durable_fact:
+        await svc.memory.add(
+            user,
+            "personal",
+            analysis.durable_fact,
+            {"kind": analysis.fact_kind, "source": "chat", "thread_id": ctx.thread_id},
+            now=ctx.clock,
+            memory_id=uuid.uuid5(uuid.NAMESPACE_URL, f"fact:{human.id}"),
+        )
+    await svc.threads.record_exchange(
+        ctx.thread_id, [(str(human.id), "user", human.text), (str(ai.id), "assistant", ai.text)]
+    )
+    return {}
+
+
+# Fallbacks (seed Pattern 1): the turn still answers without the failed branch.
+def neutral_emotion() -> dict:
+    return {"emotion": Emotion(), "analysis": None}
+
+
+def no_memories() -> dict:
+    return {"memories": {t: [] for t in TIERS}}
+
+
+def no_progress() -> dict:
+    return {"progress": Progress()}

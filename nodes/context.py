@@ -1,0 +1,116 @@
+"""What every node receives besides state: the run's user and thread, the clock, and the
+process-wide services (through LangGraph's `context_schema` / `Runtime[Context]`)."""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from langgraph.runtime import Runtime
+from langgraph.errors import NodeError
+
+from core.logging import get_logger
+from services.container import Services, shared_services
+
+log = get_logger("delight.graph")
+
+
+@dataclass
+class Context:
+    user_id: str | None = None  # users.id; None only in Studio, which uses a "studio" user
+    thread_id: str = "studio"
+    timezone: str = "UTC"
+    now: datetime | None = None  # fixed per run so every branch sees the same clock
+    services: Services | None = None
+    started: dict[str, float] = field(default_factory=dict)  # node -> perf_counter at start
+
+    async def svc(self) -> Services:
+        if self.services is None:
+            self.services = await shared_services()
+        return self.services
+
+    async def user(self) -> uuid.UUID:
+        if self.user_id is None:
+            self.user_id = str((await (await self.svc()).users.ensure("studio")).id)
+        return uuid.UUID(self.user_id)
+
+    @property
+    def clock(self) -> datetime:
+        if self.now is None:
+            self.now = datetime.now(UTC)
+        return self.now
+
+
+S = TypeVar("S")
+NodeFn = Callable[[S, Runtime[Context]], Awaitable[dict[str, Any]]]
+
+
+def _emit(runtime: Runtime[Context], event: dict[str, Any]) -> None:
+    try:
+        runtime.stream_writer(event)
+    except Exception:  # no stream consumer (plain ainvoke): nothing to tell
+        pass
+
+
+def observed(graph: str) -> Callable[[NodeFn[S]], NodeFn[S]]:
+    """One structured log line per node (graph, node, thread, ms, outcome) and a `step` stream
+    event when it finishes, so the API can show progress as it happens."""
+
+    def wrap(fn: NodeFn[S]) -> NodeFn[S]:
+        node = fn.__name__
+
+        @functools.wraps(fn)
+        async def run(state: S, runtime: Runtime[Context]) -> dict[str, Any]:
+            ctx = runtime.context
+            t0 = ctx.started[node] = time.perf_counter()
+            outcome = "error"
+            try:
+                update = await fn(state, runtime)
+                outcome = "ok"
+                return update
+            except BaseException as err:  # includes the cancellation a node timeout causes
+                outcome = "timeout" if isinstance(err, BaseException) and not isinstance(err, Exception) else "error"
+                log.warning(
+                    "node failed",
+                    extra={"graph": graph, "node": node, "thread_id": ctx.thread_id,
+                           "ms": round((time.perf_counter() - t0) * 1000, 1),
+                           "outcome": outcome, "error": repr(err)},
+                )
+                raise
+            finally:
+                if outcome == "ok":
+                    ms = round((time.perf_counter() - t0) * 1000, 1)
+                    log.info(
+                        "node done",
+                        extra={"graph": graph, "node": node, "thread_id": ctx.thread_id,
+                               "ms": ms, "outcome": outcome},
+                    )
+                    _emit(runtime, {"type": "step", "node": node, "status": "ok", "ms": ms})
+
+        return run
+
+    return wrap
+
+
+def fallback(graph: str, update: Callable[[], dict[str, Any]]) -> Callable[..., Any]:
+    """An `error_handler` for a branch that may degrade: after its retries are exhausted (or
+    its timeout fires) it writes the seed's fallback value and names itself in `degraded`."""
+
+    async def handle(state: Any, error: NodeError, runtime: Runtime[Context]) -> dict[str, Any]:
+        ctx = runtime.context
+        started = ctx.started.get(error.node)
+        ms = round((time.perf_counter() - started) * 1000, 1) if started else None
+        log.warning(
+            "branch degraded",
+            extra={"graph": graph, "node": error.node, "thread_id": ctx.thread_id, "ms": ms,
+                   "outcome": "degraded", "reason": repr(error.error)},
+        )
+        _emit(runtime, {"type": "step", "node": error.node, "status": "degraded", "ms": ms})
+        return {**update(), "degraded": [error.node]}
+
+    return handle

@@ -1,0 +1,95 @@
+"""`Services`: every process-wide resource, opened once (FastAPI lifespan, worker start-up, or
+lazily for LangGraph Studio) and handed to nodes through the graph's runtime context."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from core.logging import get_logger
+from core.settings import Settings, get_settings
+from services.db import Database
+from services.embeddings import CachedEmbeddings, build_embeddings
+from services.llm.gateway import ModelGateway, build_gateway
+from services.memory import MemoryStore
+from services.progress import ProgressService
+from services.usage import UsageLedger
+from services.users import Threads, Users
+
+log = get_logger("delight.services")
+
+# Types allowed out of checkpoints (strict msgpack: no arbitrary class from a tampered row).
+CHECKPOINT_TYPES = [
+    ("state.schemas", name)
+    for name in ("Emotion", "EmotionScores", "TurnAnalysis", "MemoryHit", "Progress", "Usage")
+]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    checkpointer: AsyncPostgresSaver
+    llm: ModelGateway
+    embeddings: CachedEmbeddings
+    memory: MemoryStore
+    progress: ProgressService
+    users: Users
+    threads: Threads
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Services:
+        db = await Database.connect(settings)
+        try:
+            await db.migrate()
+            checkpointer = AsyncPostgresSaver(
+                db.pool,  # type: ignore[arg-type]
+                serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES),
+            )
+            async with db.connection() as conn:
+                # Serialise checkpoint-schema set-up across processes starting together.
+                await conn.execute("SELECT pg_advisory_lock(7110311002)")
+                try:
+                    await checkpointer.setup()
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(7110311002)")
+            embeddings = build_embeddings(settings)
+            memory = await MemoryStore.open(db, embeddings, settings)
+        except BaseException:
+            await db.close()
+            raise
+        llm = build_gateway(settings, sink=UsageLedger(db))
+        log.info(
+            "services ready",
+            extra={"database": db.kind, "model": llm.description, "embedder": embeddings.name},
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            checkpointer=checkpointer,
+            llm=llm,
+            embeddings=embeddings,
+            memory=memory,
+            progress=ProgressService(db, settings.dci_window_days),
+            users=Users(db),
+            threads=Threads(db),
+        )
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+_shared: Services | None = None
+_shared_lock = asyncio.Lock()
+
+
+async def shared_services() -> Services:
+    """Lazily opened services for graphs run without a host (LangGraph Studio, scripts)."""
+    global _shared
+    async with _shared_lock:
+        if _shared is None:
+            _shared = await Services.open(get_settings())
+        return _shared

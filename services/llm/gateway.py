@@ -1,0 +1,159 @@
+"""Every LLM call goes through `ModelGateway`: one retry layer, structured output, token
+streaming, and usage (tokens and cost, per user and per call site) recorded in `llm_usage`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from pydantic import BaseModel
+
+from core.logging import get_logger
+from core.settings import Settings
+from domain.cost import price_usd
+from services.llm.retry import with_retry
+from state.schemas import Usage
+
+log = get_logger("delight.llm")
+S = TypeVar("S", bound=BaseModel)
+ModelTier = Literal["cheap", "premium"]
+
+
+class UsageSink(Protocol):
+    async def record(
+        self, *, user_id: str | None, site: str, model: str, usage: Usage
+    ) -> None: ...
+
+
+class NullSink:
+    async def record(self, *, user_id: str | None, site: str, model: str, usage: Usage) -> None:
+        return None
+
+
+class ModelGateway:
+    def __init__(
+        self,
+        settings: Settings,
+        models: dict[ModelTier, BaseChatModel],
+        *,
+        kind: Literal["offline", "openai"],
+        sink: UsageSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self.models = models
+        self.kind = kind
+        self.sink: UsageSink = sink or NullSink()
+
+    def model_name(self, tier: ModelTier) -> str:
+        return self.settings.premium_model if tier == "premium" else self.settings.chat_model
+
+    @property
+    def description(self) -> str:
+        if self.kind == "offline":
+            return "offline deterministic model (no OPENAI_API_KEY/OPENAI_BASE_URL set)"
+        return f"openai-compatible: {self.settings.chat_model} / {self.settings.premium_model}"
+
+    async def _account(self, msg: BaseMessage, *, tier: ModelTier, site: str, user_id: str | None) -> Usage:
+        meta = getattr(msg, "usage_metadata", None) or {}
+        model = self.model_name(tier)
+        tokens_in, tokens_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
+        usage = Usage(
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=price_usd(model, tokens_in, tokens_out, self.settings.model_prices),
+            calls=1,
+        )
+        await self.sink.record(user_id=user_id, site=site, model=model, usage=usage)
+        return usage
+
+    async def structured(
+        self,
+        schema: type[S],
+        messages: Sequence[BaseMessage],
+        *,
+        site: str,
+        user_id: str | None,
+        tier: ModelTier = "cheap",
+    ) -> tuple[S, Usage]:
+        runnable = self.models[tier].with_structured_output(
+            schema, method=self.settings.structured_output_method, include_raw=True
+        )
+
+        async def call() -> dict[str, Any]:
+            return await runnable.ainvoke(list(messages))  # type: ignore[return-value]
+
+        out = await with_retry(self.settings, site, call)
+        usage = await self._account(out["raw"], tier=tier, site=site, user_id=user_id)
+        if out.get("parsing_error") is not None or out.get("parsed") is None:
+            raise ValueError(f"{site}: model output did not match {schema.__name__}: {out.get('parsing_error')}")
+        parsed = out["parsed"]
+        return (parsed if isinstance(parsed, schema) else schema.model_validate(parsed)), usage
+
+    async def stream_text(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        site: str,
+        user_id: str | None,
+        tier: ModelTier = "cheap",
+        on_token: Callable[[str], None] | None = None,
+    ) -> tuple[str, Usage]:
+        """Stream a free-text reply. A transient failure before the first token is retried;
+        after it, the error propagates (tokens already sent cannot be taken back)."""
+        model = self.models[tier]
+        sent_any = False
+
+        async def call() -> AIMessageChunk | None:
+            nonlocal sent_any
+            total: AIMessageChunk | None = None
+            async for chunk in model.astream(list(messages)):
+                if not isinstance(chunk, AIMessageChunk):
+                    continue
+                total = chunk if total is None else total + chunk
+                text = chunk.text
+                if text:
+                    sent_any = True
+                    if on_token is not None:
+                        on_token(text)
+            return total
+
+        async def guarded() -> AIMessageChunk | None:
+            try:
+                return await call()
+            except Exception as err:
+                if sent_any:
+                    raise RuntimeError(f"{site}: stream broke after the first token") from err
+                raise
+
+        total = await with_retry(self.settings, site, guarded)
+        reply = total.text if total is not None else ""
+        usage = await self._account(total or AIMessage(""), tier=tier, site=site, user_id=user_id)
+        return reply, usage
+
+
+def build_gateway(settings: Settings, sink: UsageSink | None = None) -> ModelGateway:
+    if settings.uses_openai:
+        from langchain_openai import ChatOpenAI
+
+        def chat(model: str) -> BaseChatModel:
+            return ChatOpenAI(
+                model=model,
+                api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
+                base_url=settings.openai_base_url,
+                timeout=settings.llm_timeout_s,
+                max_retries=0,  # tenacity is the one retry layer
+                stream_usage=True,  # off by default when base_url is set
+            )
+
+        models: dict[ModelTier, BaseChatModel] = {
+            "cheap": chat(settings.chat_model),
+            "premium": chat(settings.premium_model),
+        }
+        return ModelGateway(settings, models, kind="openai", sink=sink)
+
+    from services.llm.offline import OfflineChatModel
+
+    offline = OfflineChatModel()
+    return ModelGateway(settings, {"cheap": offline, "premium": offline}, kind="offline", sink=sink)

@@ -1,0 +1,106 @@
+"""Users, their threads and the chat transcript. Every read and write is scoped by owner in the
+query itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.errors import NotFound
+from services.db import Database
+
+
+@dataclass(frozen=True)
+class User:
+    id: uuid.UUID
+    subject: str
+    timezone: str = "UTC"
+    preferences: dict[str, Any] = field(default_factory=dict)
+
+
+class Users:
+    def __init__(self, db: Database, cache_size: int = 10_000) -> None:
+        self.db = db
+        self._cache: OrderedDict[str, User] = OrderedDict()
+        self._cache_size = cache_size
+
+    async def ensure(self, subject: str) -> User:
+        """The user for an auth subject, created on first use (cached: subjects never move)."""
+        if (hit := self._cache.get(subject)) is not None:
+            self._cache.move_to_end(subject)
+            return hit
+        row = await self.db.fetchrow(
+            """INSERT INTO users (subject) VALUES (%s)
+               ON CONFLICT (subject) DO UPDATE SET subject = EXCLUDED.subject
+               RETURNING id, subject, timezone, preferences""",
+            (subject,),
+        )
+        assert row is not None
+        user = User(row["id"], row["subject"], row["timezone"], row["preferences"])
+        self._cache[subject] = user
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return user
+
+    def forget(self, subject: str) -> None:
+        self._cache.pop(subject, None)
+
+
+class Threads:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, user_id: uuid.UUID) -> str:
+        thread_id = str(uuid.uuid4())
+        await self.db.execute("INSERT INTO threads (id, user_id) VALUES (%s, %s)", (thread_id, user_id))
+        return thread_id
+
+    async def require_owned(self, thread_id: str, user_id: uuid.UUID) -> None:
+        """404 for a thread that does not exist and for someone else's: never tell which."""
+        row = await self.db.fetchrow(
+            "SELECT 1 AS ok FROM threads WHERE id = %s AND user_id = %s", (thread_id, user_id)
+        )
+        if row is None:
+            raise NotFound("thread not found")
+
+    async def record_exchange(
+        self, thread_id: str, messages: list[tuple[str, str, str]]
+    ) -> None:
+        """Append (message_id, role, content) rows; idempotent on message id so a resumed run
+        does not write the exchange twice."""
+        async with self.db.transaction() as conn:
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    """INSERT INTO chat_messages (id, thread_id, role, content)
+                       VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
+                    [(mid, thread_id, role, content) for mid, role, content in messages],
+                )
+            await conn.execute("UPDATE threads SET updated_at = now() WHERE id = %s", (thread_id,))
+
+    async def recent_with_messages(
+        self, user_id: uuid.UUID, limit: int, messages_per_thread: int = 200
+    ) -> list[dict[str, Any]]:
+        rows = await self.db.fetch(
+            """SELECT t.id, t.created_at, t.updated_at,
+                      coalesce(m.messages, '[]'::jsonb) AS messages
+               FROM threads t
+               LEFT JOIN LATERAL (
+                   SELECT jsonb_agg(jsonb_build_object('role', role, 'content', content,
+                                                       'timestamp', created_at)
+                                    ORDER BY created_at) AS messages
+                   FROM (SELECT role, content, created_at FROM chat_messages
+                         WHERE thread_id = t.id ORDER BY created_at DESC LIMIT %s) last
+               ) m ON true
+               WHERE t.user_id = %s
+               ORDER BY t.updated_at DESC
+               LIMIT %s""",
+            (messages_per_thread, user_id, limit),
+        )
+        return rows
+
+
+def as_iso(value: datetime | str) -> str:
+    return value if isinstance(value, str) else value.isoformat()
