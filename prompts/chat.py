@@ -40,7 +40,8 @@ def context_block(context: dict[str, Any]) -> str:
 
 def parse_context_block(text: str) -> dict[str, Any] | None:
     """Inverse of `context_block` (used by the offline model, which reads the same prompt)."""
-    start, end = text.find(CONTEXT_OPEN), text.rfind(CONTEXT_CLOSE)
+    # The persona names the tags too: the block is the last pair in the text.
+    start, end = text.rfind(CONTEXT_OPEN), text.rfind(CONTEXT_CLOSE)
     if start < 0 or end < start:
         return None
     try:
