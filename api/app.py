@@ -46,6 +46,14 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
+def _problem(e: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    if e["type"] == "json_invalid":
+        reason = (e.get("ctx") or {}).get("error", "invalid JSON")
+        return {"field": "body", "message": f"malformed JSON at character {e['loc'][-1]}: {reason}"}
+    field = ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")) or "body"
+    return {"field": field, "message": e["msg"]}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -91,10 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
-            for e in err.errors()
-        ]
+        problems = [_problem(e) for e in err.errors()]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)
 

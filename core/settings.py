@@ -6,13 +6,14 @@ with one line (see `load_settings`).
 
 from __future__ import annotations
 
+import json
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +82,17 @@ class Settings(BaseSettings):
     jwt_jwks_file: Path | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
-    admin_user_ids: list[str] = []
+    # ADMIN_USER_IDS=alice,bob (a JSON list works too)
+    admin_user_ids: Annotated[list[str], NoDecode] = []
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _csv(cls, v: object) -> object:
+        if isinstance(v, str):
+            if v.lstrip().startswith("["):
+                return json.loads(v)
+            return [part.strip() for part in v.split(",") if part.strip()]
+        return v
 
     @field_validator("database_url")
     @classmethod
@@ -134,4 +145,7 @@ def load_settings() -> Settings:
         return get_settings()
     except ValidationError as err:
         print(describe_error(err), file=sys.stderr)
+        raise SystemExit(2) from None
+    except SettingsError as err:  # a value pydantic-settings could not even decode (bad JSON)
+        print(f"invalid configuration: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -74,7 +74,7 @@ def observed(graph: str) -> Callable[[NodeFn[S]], NodeFn[S]]:
                 outcome = "ok"
                 return update
             except BaseException as err:  # includes the cancellation a node timeout causes
-                outcome = "timeout" if isinstance(err, BaseException) and not isinstance(err, Exception) else "error"
+                outcome = "error" if isinstance(err, Exception) else "cancelled"
                 log.warning(
                     "node failed",
                     extra={"graph": graph, "node": node, "thread_id": ctx.thread_id,

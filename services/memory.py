@@ -94,7 +94,7 @@ class MemoryStore:
         nearest = await self._nearest(vector, user_id, tier, 1, now)
         if nearest and nearest[0][1] > self.settings.memory_merge_threshold:
             doc = nearest[0][0]
-            await self._merge(uuid.UUID(str(doc.id)), tier, metadata or {}, now)
+            await self._merge(uuid.UUID(str(doc.id)), tier, doc.metadata, metadata or {}, now)
             return str(doc.id), True
         mid = memory_id or uuid.uuid4()
         expires = now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
@@ -111,15 +111,21 @@ class MemoryStore:
         await self.store.aadd_embeddings([content], [vector], metadatas=[row], ids=[str(mid)])
         return str(mid), False
 
-    async def _merge(self, mid: uuid.UUID, tier: Tier, metadata: dict[str, Any], now: datetime) -> None:
+    async def _merge(
+        self, mid: uuid.UUID, tier: Tier, old: dict[str, Any], new: dict[str, Any], now: datetime
+    ) -> None:
+        """Fold a repeated memory into the existing one: newer metadata wins, tags are united,
+        the access count and (task tier) the expiry move forward."""
+        merged = {k: v for k, v in old.items() if k not in _METADATA_COLUMNS} | new
+        merged["tags"] = sorted(set(old.get("tags") or []) | set(new.get("tags") or []))
         expires = now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
         await self.db.execute(
-            """UPDATE memories SET metadata = metadata || %s::jsonb, accessed_at = %s,
+            """UPDATE memories SET metadata = %s::jsonb, accessed_at = %s,
                    access_count = access_count + 1,
                    expires_at = CASE WHEN %s::timestamptz IS NULL THEN expires_at
                                      ELSE greatest(expires_at, %s::timestamptz) END
                WHERE id = %s""",
-            (json.dumps(metadata, default=str), now, expires, expires, mid),
+            (json.dumps(merged, default=str), now, expires, expires, mid),
         )
 
     async def retrieve(

@@ -1,0 +1,90 @@
+"""Checkpointing on Postgres: a failed turn resumes from the failed node; the per-thread lock
+serialises turns across connection pools (as it does across processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+
+from langchain_core.messages import HumanMessage
+from langgraph.types import Overwrite
+
+from graphs.chat import build
+from nodes.context import Context
+from services.db import Database
+from services.llm.gateway import ModelGateway
+from state.schemas import Usage
+
+
+class FlakyReplyGateway(ModelGateway):
+    """The real offline gateway, except the first reply fails for good (not transient)."""
+
+    def __init__(self, inner: ModelGateway) -> None:
+        super().__init__(inner.settings, inner.models, kind=inner.kind, sink=inner.sink)
+        self.structured_calls = 0
+        self.reply_calls = 0
+
+    async def structured(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.structured_calls += 1
+        return await super().structured(*args, **kwargs)
+
+    async def stream_text(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.reply_calls += 1
+        if self.reply_calls == 1:
+            raise RuntimeError("model crashed mid-turn")
+        return await super().stream_text(*args, **kwargs)
+
+
+async def test_failed_turn_resumes_from_the_failed_node(services) -> None:  # type: ignore[no-untyped-def]
+    flaky = FlakyReplyGateway(services.llm)
+    svc = dataclasses.replace(services, llm=flaky)
+    graph = build(services.settings).compile(checkpointer=services.checkpointer)
+    user = await services.users.ensure(f"resume-{uuid.uuid4().hex[:8]}")
+    thread_id = await services.threads.create(user.id)
+    ctx = Context(user_id=str(user.id), thread_id=thread_id, now=datetime.now(UTC), services=svc)
+    config = {"configurable": {"thread_id": thread_id}}
+    inputs = {"messages": [HumanMessage("I love my new job", id=str(uuid.uuid4()))],
+              "usage": Overwrite(Usage()), "degraded": Overwrite([])}
+
+    try:
+        await graph.ainvoke(inputs, config, context=ctx)
+        raise AssertionError("the first run should fail")
+    except RuntimeError as err:
+        assert "model crashed" in str(err)
+    snap = await graph.aget_state(config)
+    assert snap.next == ("compose_reply",)
+    assert snap.values["emotion"].dominant in ("love", "joy")  # the branches' work was saved
+
+    out = await graph.ainvoke(None, config, context=ctx)  # resume
+    assert out["reply"]
+    assert flaky.structured_calls == 1  # detect_emotion did not run again
+    assert flaky.reply_calls == 2
+    rows = await services.db.fetch("SELECT role FROM chat_messages WHERE thread_id = %s ORDER BY created_at", (thread_id,))
+    assert [r["role"] for r in rows] == ["user", "assistant"]
+
+
+async def test_thread_lock_excludes_across_pools(settings) -> None:  # type: ignore[no-untyped-def]
+    a, b = await Database.connect(settings), await Database.connect(settings)
+    try:
+        order: list[str] = []
+        thread = str(uuid.uuid4())
+
+        async def turn(db: Database, name: str, hold: float) -> None:
+            async with db.thread_lock(thread):
+                order.append(f"{name}:start")
+                await asyncio.sleep(hold)
+                order.append(f"{name}:end")
+
+        first = asyncio.create_task(turn(a, "a", 0.3))
+        await asyncio.sleep(0.05)
+        await turn(b, "b", 0.0)  # waits for a's lock to be released
+        await first
+        assert order == ["a:start", "a:end", "b:start", "b:end"]
+        # Another thread's lock is independent.
+        async with a.thread_lock(thread), b.thread_lock(str(uuid.uuid4())):
+            pass
+    finally:
+        await a.close()
+        await b.close()
