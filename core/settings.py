@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     data_dir: Path = ROOT / ".data" / "pg"
     db_pool_min: int = Field(2, ge=1)
-    db_pool_max: int = Field(10, ge=1)
+    db_pool_max: int = Field(20, ge=1)
     db_timeout_s: float = Field(5.0, gt=0)
 
     # --- models ---

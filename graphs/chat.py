@@ -45,15 +45,15 @@ def build(settings: Settings | None = None) -> StateGraph:
     s = settings or get_settings()
     g = StateGraph(ChatState, context_schema=Context, input_schema=ChatInput, output_schema=ChatOutput)
     g.add_node(
-        detect_emotion, timeout=s.branch_timeout_s, error_handler=fallback(GRAPH, neutral_emotion)
+        detect_emotion, timeout=s.branch_timeout_s, error_handler=fallback(GRAPH, neutral_emotion, then="compose_reply")
     )
     g.add_node(
         retrieve_memories, timeout=s.branch_timeout_s, retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, no_memories),
+        error_handler=fallback(GRAPH, no_memories, then="compose_reply"),
     )
     g.add_node(
         load_progress, timeout=s.branch_timeout_s, retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, no_progress),
+        error_handler=fallback(GRAPH, no_progress, then="compose_reply"),
     )
     g.add_node(compose_reply, timeout=s.reply_timeout_s)
     g.add_node(remember_exchange, retry_policy=DB_RETRY)

@@ -111,7 +111,7 @@ async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict
             memory_id=uuid.uuid5(uuid.NAMESPACE_URL, f"fact:{human.id}"),
         )
     await svc.threads.record_exchange(
-        ctx.thread_id, [(str(human.id), "user", human.text), (str(ai.id), "assistant", ai.text)]
+        ctx.thread_id, user, [(str(human.id), "user", human.text), (str(ai.id), "assistant", ai.text)]
     )
     return {}
 

@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from langgraph.runtime import Runtime
+from langgraph.config import get_config
 from langgraph.errors import NodeError
+from langgraph.types import Command
 
 from core.logging import get_logger
 from services.container import Services, shared_services
@@ -23,7 +25,7 @@ log = get_logger("delight.graph")
 @dataclass
 class Context:
     user_id: str | None = None  # users.id; None only in Studio, which uses a "studio" user
-    thread_id: str = "studio"
+    thread_id: str | None = None  # None in Studio: taken from the run's config
     timezone: str = "UTC"
     now: datetime | None = None  # fixed per run so every branch sees the same clock
     services: Services | None = None
@@ -67,6 +69,8 @@ def observed(graph: str) -> Callable[[NodeFn[S]], NodeFn[S]]:
         @functools.wraps(fn)
         async def run(state: S, runtime: Runtime[Context]) -> dict[str, Any]:
             ctx = runtime.context
+            if ctx.thread_id is None:
+                ctx.thread_id = str(get_config().get("configurable", {}).get("thread_id", "studio"))
             t0 = ctx.started[node] = time.perf_counter()
             outcome = "error"
             try:
@@ -97,11 +101,12 @@ def observed(graph: str) -> Callable[[NodeFn[S]], NodeFn[S]]:
     return wrap
 
 
-def fallback(graph: str, update: Callable[[], dict[str, Any]]) -> Callable[..., Any]:
+def fallback(graph: str, update: Callable[[], dict[str, Any]], then: str) -> Callable[..., Any]:
     """An `error_handler` for a branch that may degrade: after its retries are exhausted (or
-    its timeout fires) it writes the seed's fallback value and names itself in `degraded`."""
+    its timeout fires) it writes the seed's fallback value, names itself in `degraded`, and
+    goes on to `then` (a handler does not follow the failed node's edges by itself)."""
 
-    async def handle(state: Any, error: NodeError, runtime: Runtime[Context]) -> dict[str, Any]:
+    async def handle(state: Any, error: NodeError, runtime: Runtime[Context]) -> Command[str]:
         ctx = runtime.context
         started = ctx.started.get(error.node)
         ms = round((time.perf_counter() - started) * 1000, 1) if started else None
@@ -111,6 +116,7 @@ def fallback(graph: str, update: Callable[[], dict[str, Any]]) -> Callable[..., 
                    "outcome": "degraded", "reason": repr(error.error)},
         )
         _emit(runtime, {"type": "step", "node": error.node, "status": "degraded", "ms": ms})
-        return {**update(), "degraded": [error.node]}
+        return Command(update={**update(), "degraded": [error.node]}, goto=then)
 
+    handle.fallback_to = then  # type: ignore[attr-defined]  # read by graphs/draw.py
     return handle

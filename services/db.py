@@ -53,6 +53,23 @@ def thread_lock_key(thread_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(thread_id.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+def migrate_sync(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, pool
+
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+            cfg = Config(str(ROOT / "alembic.ini"))
+            cfg.set_main_option("script_location", str(ROOT / "migrations"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+
 class Database:
     def __init__(self, url: str, kind: str, settings: Settings) -> None:
         self.url = url
@@ -88,19 +105,9 @@ class Database:
         await self.engine.dispose()
 
     async def migrate(self) -> None:
-        """Apply Alembic migrations, one process at a time."""
-        from alembic import command
-        from alembic.config import Config
-
-        def upgrade(sync_conn: Any) -> None:
-            cfg = Config(str(ROOT / "alembic.ini"))
-            cfg.set_main_option("script_location", str(ROOT / "migrations"))
-            cfg.attributes["connection"] = sync_conn
-            command.upgrade(cfg, "head")
-
-        async with self.engine.begin() as conn:
-            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
-            await conn.run_sync(upgrade)
+        """Apply Alembic migrations, one process at a time. Alembic reads its scripts with
+        blocking file I/O, so it runs in a worker thread, off the event loop."""
+        await asyncio.to_thread(migrate_sync, self.url)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:

@@ -67,18 +67,27 @@ class Threads:
             raise NotFound("thread not found")
 
     async def record_exchange(
-        self, thread_id: str, messages: list[tuple[str, str, str]]
+        self, thread_id: str, user_id: uuid.UUID, messages: list[tuple[str, str, str]]
     ) -> None:
         """Append (message_id, role, content) rows; idempotent on message id so a resumed run
-        does not write the exchange twice."""
+        does not write the exchange twice. A thread first seen here (a run started outside the
+        API, e.g. LangGraph Studio) is registered to the user; another user's thread is refused."""
         async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                """INSERT INTO threads (id, user_id) VALUES (%s, %s)
+                   ON CONFLICT (id) DO UPDATE SET updated_at = now()
+                   WHERE threads.user_id = EXCLUDED.user_id
+                   RETURNING id""",
+                (thread_id, user_id),
+            )
+            if await cur.fetchone() is None:
+                raise NotFound("thread not found")
             async with conn.cursor() as cur:
                 await cur.executemany(
                     """INSERT INTO chat_messages (id, thread_id, role, content)
                        VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
                     [(mid, thread_id, role, content) for mid, role, content in messages],
                 )
-            await conn.execute("UPDATE threads SET updated_at = now() WHERE id = %s", (thread_id,))
 
     async def recent_with_messages(
         self, user_id: uuid.UUID, limit: int, messages_per_thread: int = 200

@@ -42,8 +42,11 @@ def retrying(settings: Settings, site: str) -> AsyncRetrying:
     return AsyncRetrying(
         retry=retry_if_exception(is_transient),
         stop=stop_after_attempt(settings.llm_max_attempts),
+        # Full jitter scaled to the initial delay (tenacity's default jitter is a fixed 0-1 s).
         wait=wait_exponential_jitter(
-            multiplier=settings.llm_backoff_initial_s, max=settings.llm_backoff_max_s
+            multiplier=settings.llm_backoff_initial_s,
+            max=settings.llm_backoff_max_s,
+            jitter=settings.llm_backoff_initial_s,
         ),
         before_sleep=before_sleep,
         reraise=True,

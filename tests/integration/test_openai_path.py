@@ -391,10 +391,10 @@ async def test_chat_degrades_when_the_analysis_keeps_failing(
 
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["reply"] == server.reply_text
     assert body["degraded"] == ["detect_emotion"]
     assert body["emotion"]["dominant"] == "neutral"
     assert len(tool_requests(server)) == app2.state.services.settings.llm_max_attempts
+    assert body["reply"] == server.reply_text  # the turn still answers
     rows = await usage_rows(app2, subject)
     assert [row["site"] for row in rows] == ["chat.compose_reply"]
 

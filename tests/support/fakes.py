@@ -343,16 +343,25 @@ class FakeProgress(_Recorder):
         return self.progress
 
 
+@dataclass
+class Exchange:
+    thread_id: str
+    user_id: uuid.UUID
+    messages: list[tuple[str, str, str]]  # (message_id, role, content)
+
+
 class FakeThreads(_Recorder):
     primary = "record_exchange"
 
     def __init__(self) -> None:
         super().__init__()
-        self.exchanges: list[tuple[str, list[tuple[str, str, str]]]] = []
+        self.exchanges: list[Exchange] = []
 
-    async def record_exchange(self, thread_id: str, messages: list[tuple[str, str, str]]) -> None:
-        await self._run("record_exchange", thread_id=thread_id, messages=messages)
-        self.exchanges.append((thread_id, list(messages)))
+    async def record_exchange(
+        self, thread_id: str, user_id: uuid.UUID, messages: list[tuple[str, str, str]]
+    ) -> None:
+        await self._run("record_exchange", thread_id=thread_id, user_id=user_id)
+        self.exchanges.append(Exchange(thread_id, user_id, list(messages)))
 
 
 @dataclass
