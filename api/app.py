@@ -101,7 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
         problems = [_problem(e) for e in err.errors()]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)
+        return JSONResponse(
+            {"detail": f"invalid request: {summary}", "errors": problems}, status_code=422
+        )
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(PoolTimeout)

@@ -73,8 +73,11 @@ async def run_turn(
     t0 = time.perf_counter()
     async with svc.db.thread_lock(thread_id):
         ctx = Context(
-            user_id=str(user.id), thread_id=thread_id, timezone=user.timezone,
-            now=datetime.now(UTC), services=svc,
+            user_id=str(user.id),
+            thread_id=thread_id,
+            timezone=user.timezone,
+            now=datetime.now(UTC),
+            services=svc,
         )
         inputs = {
             "messages": [HumanMessage(message, id=str(uuid.uuid4()))],
@@ -93,8 +96,13 @@ async def run_turn(
     body = turn_body(thread_id, out)
     log.info(
         "turn done",
-        extra={"graph": "chat", "thread_id": thread_id, "run_id": run_id,
-               "ms": round((time.perf_counter() - t0) * 1000, 1), "degraded": body["degraded"]},
+        extra={
+            "graph": "chat",
+            "thread_id": thread_id,
+            "run_id": run_id,
+            "ms": round((time.perf_counter() - t0) * 1000, 1),
+            "degraded": body["degraded"],
+        },
     )
     return body
 
@@ -161,7 +169,9 @@ class TurnBroker:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for key in [k for k, s in self.turns.items() if s.finished_at and now - s.finished_at > self.keep_s]:
+        for key in [
+            k for k, s in self.turns.items() if s.finished_at and now - s.finished_at > self.keep_s
+        ]:
             del self.turns[key]
 
     async def close(self) -> None:

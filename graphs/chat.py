@@ -36,23 +36,33 @@ from state.chat import ChatInput, ChatOutput, ChatState
 # Transient database trouble is worth one more quick attempt; model calls retry inside the
 # gateway (services/llm/retry.py), so they are not listed here: one retry layer per call.
 DB_RETRY = RetryPolicy(
-    max_attempts=2, initial_interval=0.05, jitter=True,
+    max_attempts=2,
+    initial_interval=0.05,
+    jitter=True,
     retry_on=(psycopg.OperationalError, PoolTimeout, Unavailable),
 )
 
 
 def build(settings: Settings | None = None) -> StateGraph:
     s = settings or get_settings()
-    g = StateGraph(ChatState, context_schema=Context, input_schema=ChatInput, output_schema=ChatOutput)
-    g.add_node(
-        detect_emotion, timeout=s.branch_timeout_s, error_handler=fallback(GRAPH, neutral_emotion, then="compose_reply")
+    g = StateGraph(
+        ChatState, context_schema=Context, input_schema=ChatInput, output_schema=ChatOutput
     )
     g.add_node(
-        retrieve_memories, timeout=s.branch_timeout_s, retry_policy=DB_RETRY,
+        detect_emotion,
+        timeout=s.branch_timeout_s,
+        error_handler=fallback(GRAPH, neutral_emotion, then="compose_reply"),
+    )
+    g.add_node(
+        retrieve_memories,
+        timeout=s.branch_timeout_s,
+        retry_policy=DB_RETRY,
         error_handler=fallback(GRAPH, no_memories, then="compose_reply"),
     )
     g.add_node(
-        load_progress, timeout=s.branch_timeout_s, retry_policy=DB_RETRY,
+        load_progress,
+        timeout=s.branch_timeout_s,
+        retry_policy=DB_RETRY,
         error_handler=fallback(GRAPH, no_progress, then="compose_reply"),
     )
     g.add_node(compose_reply, timeout=s.reply_timeout_s)

@@ -71,7 +71,9 @@ async def compose_reply(state: ChatState, runtime: Runtime[Context]) -> dict:
         memories=[
             {"tier": h.tier, "content": h.content} for tier in TIERS for h in memories.get(tier, [])
         ],
-        progress=progress.model_dump(include={"completed", "skipped", "streak_days", "dci", "zone"}),
+        progress=progress.model_dump(
+            include={"completed", "skipped", "streak_days", "dci", "zone"}
+        ),
     )
     reply, usage = await svc.llm.stream_text(
         prompt,
@@ -111,7 +113,9 @@ async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict
             memory_id=uuid.uuid5(uuid.NAMESPACE_URL, f"fact:{human.id}"),
         )
     await svc.threads.record_exchange(
-        ctx.thread_id, user, [(str(human.id), "user", human.text), (str(ai.id), "assistant", ai.text)]
+        ctx.thread_id,
+        user,
+        [(str(human.id), "user", human.text), (str(ai.id), "assistant", ai.text)],
     )
     return {}
 

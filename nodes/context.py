@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from langgraph.runtime import Runtime
 from langgraph.config import get_config
 from langgraph.errors import NodeError
+from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from core.logging import get_logger
@@ -81,9 +81,14 @@ def observed(graph: str) -> Callable[[NodeFn[S]], NodeFn[S]]:
                 outcome = "error" if isinstance(err, Exception) else "cancelled"
                 log.warning(
                     "node failed",
-                    extra={"graph": graph, "node": node, "thread_id": ctx.thread_id,
-                           "ms": round((time.perf_counter() - t0) * 1000, 1),
-                           "outcome": outcome, "error": repr(err)},
+                    extra={
+                        "graph": graph,
+                        "node": node,
+                        "thread_id": ctx.thread_id,
+                        "ms": round((time.perf_counter() - t0) * 1000, 1),
+                        "outcome": outcome,
+                        "error": repr(err),
+                    },
                 )
                 raise
             finally:
@@ -91,8 +96,13 @@ def observed(graph: str) -> Callable[[NodeFn[S]], NodeFn[S]]:
                     ms = round((time.perf_counter() - t0) * 1000, 1)
                     log.info(
                         "node done",
-                        extra={"graph": graph, "node": node, "thread_id": ctx.thread_id,
-                               "ms": ms, "outcome": outcome},
+                        extra={
+                            "graph": graph,
+                            "node": node,
+                            "thread_id": ctx.thread_id,
+                            "ms": ms,
+                            "outcome": outcome,
+                        },
                     )
                     _emit(runtime, {"type": "step", "node": node, "status": "ok", "ms": ms})
 
@@ -112,8 +122,14 @@ def fallback(graph: str, update: Callable[[], dict[str, Any]], then: str) -> Cal
         ms = round((time.perf_counter() - started) * 1000, 1) if started else None
         log.warning(
             "branch degraded",
-            extra={"graph": graph, "node": error.node, "thread_id": ctx.thread_id, "ms": ms,
-                   "outcome": "degraded", "reason": repr(error.error)},
+            extra={
+                "graph": graph,
+                "node": error.node,
+                "thread_id": ctx.thread_id,
+                "ms": ms,
+                "outcome": "degraded",
+                "reason": repr(error.error),
+            },
         )
         _emit(runtime, {"type": "step", "node": error.node, "status": "degraded", "ms": ms})
         return Command(update={**update(), "degraded": [error.node]}, goto=then)

@@ -138,4 +138,6 @@ def build_embeddings(settings: Settings) -> CachedEmbeddings:
             check_embedding_ctx_length=False,
         )
         return CachedEmbeddings(inner, f"openai:{settings.embedding_model}", settings)
-    return CachedEmbeddings(OfflineEmbeddings(settings.embedding_dim), OfflineEmbeddings.name, settings)
+    return CachedEmbeddings(
+        OfflineEmbeddings(settings.embedding_dim), OfflineEmbeddings.name, settings
+    )

@@ -23,7 +23,13 @@ from services.embeddings import CachedEmbeddings
 from state.schemas import TIERS, MemoryHit, Tier
 
 _METADATA_COLUMNS = [
-    "user_id", "tier", "embedder", "created_at", "accessed_at", "access_count", "expires_at",
+    "user_id",
+    "tier",
+    "embedder",
+    "created_at",
+    "accessed_at",
+    "access_count",
+    "expires_at",
 ]
 
 
@@ -97,7 +103,9 @@ class MemoryStore:
             await self._merge(uuid.UUID(str(doc.id)), tier, doc.metadata, metadata or {}, now)
             return str(doc.id), True
         mid = memory_id or uuid.uuid4()
-        expires = now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
+        expires = (
+            now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
+        )
         row = {
             "user_id": user_id,
             "tier": tier,
@@ -118,7 +126,9 @@ class MemoryStore:
         the access count and (task tier) the expiry move forward."""
         merged = {k: v for k, v in old.items() if k not in _METADATA_COLUMNS} | new
         merged["tags"] = sorted(set(old.get("tags") or []) | set(new.get("tags") or []))
-        expires = now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
+        expires = (
+            now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
+        )
         await self.db.execute(
             """UPDATE memories SET metadata = %s::jsonb, accessed_at = %s,
                    access_count = access_count + 1,
@@ -155,8 +165,11 @@ class MemoryStore:
                         similarity=round(sim, 4),
                         score=round(
                             rank_score(
-                                sim, doc.metadata["accessed_at"], doc.metadata["access_count"],
-                                now, self.params,
+                                sim,
+                                doc.metadata["accessed_at"],
+                                doc.metadata["access_count"],
+                                now,
+                                self.params,
                             ),
                             4,
                         ),

@@ -23,7 +23,9 @@ async def chat(body: ChatRequest, user: CurrentUser, svc: Svc, graphs: Graphs) -
 
 
 @router.post("/stream", response_class=EventSourceResponse)
-async def chat_stream(body: ChatRequest, user: CurrentUser, svc: Svc, graphs: Graphs) -> EventSourceResponse:
+async def chat_stream(
+    body: ChatRequest, user: CurrentUser, svc: Svc, graphs: Graphs
+) -> EventSourceResponse:
     """SSE: `metadata`, a `step` per finished node, `token`s of the reply, then `complete`
     (the /chat body) or `error`."""
     thread_id = await open_thread(svc, user, body.thread_id)  # 404 before the stream starts
@@ -33,8 +35,15 @@ async def chat_stream(body: ChatRequest, user: CurrentUser, svc: Svc, graphs: Gr
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         yield named("metadata", {"thread_id": thread_id, "run_id": run_id})
         task = asyncio.create_task(
-            run_turn(graphs["chat"], svc, user, thread_id, body.message,
-                     run_id=run_id, on_event=queue.put_nowait)
+            run_turn(
+                graphs["chat"],
+                svc,
+                user,
+                thread_id,
+                body.message,
+                run_id=run_id,
+                on_event=queue.put_nowait,
+            )
         )
         # A client that disconnects mid-turn does not cancel the turn: it finishes and is
         # saved, so the next turn sees it. Keep a reference until then.

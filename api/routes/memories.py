@@ -26,8 +26,12 @@ async def list_memories(
         rows = await svc.memory.list(user.id, tier, limit, now)
         return [
             MemoryItem(
-                id=str(r["id"]), tier=r["tier"], content=r["content"], metadata=r["metadata"],
-                created_at=r["created_at"].isoformat(), accessed_at=r["accessed_at"].isoformat(),
+                id=str(r["id"]),
+                tier=r["tier"],
+                content=r["content"],
+                metadata=r["metadata"],
+                created_at=r["created_at"].isoformat(),
+                accessed_at=r["accessed_at"].isoformat(),
                 access_count=r["access_count"],
             )
             for r in rows
@@ -35,13 +39,18 @@ async def list_memories(
     quotas = {t: (limit if tier in (None, t) else 0) for t in ("personal", "project", "task")}
     hits = await svc.memory.retrieve(user.id, q, now=now, quotas=quotas, touch=False)
     ranked = sorted((h for hs in hits.values() for h in hs), key=lambda h: h.score, reverse=True)
-    return [MemoryItem(id=h.id, tier=h.tier, content=h.content, score=h.score) for h in ranked[:limit]]
+    return [
+        MemoryItem(id=h.id, tier=h.tier, content=h.content, score=h.score) for h in ranked[:limit]
+    ]
 
 
 @router.post("", response_model=MemoryCreated, status_code=201)
 async def create_memory(body: MemoryCreate, user: CurrentUser, svc: Svc) -> MemoryCreated:
     mid, merged = await svc.memory.add(
-        user.id, "personal", body.content, {"tags": body.tags, "source": "api"},
+        user.id,
+        "personal",
+        body.content,
+        {"tags": body.tags, "source": "api"},
         now=datetime.now(UTC),
     )
     return MemoryCreated(id=mid, merged=merged)

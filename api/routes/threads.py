@@ -36,7 +36,10 @@ async def thread_state(thread_id: uuid.UUID, user: CurrentUser, svc: Svc, graphs
 
 @router.get("/{thread_id}/history")
 async def thread_history(
-    thread_id: uuid.UUID, user: CurrentUser, svc: Svc, graphs: Graphs,
+    thread_id: uuid.UUID,
+    user: CurrentUser,
+    svc: Svc,
+    graphs: Graphs,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[dict]:
     await svc.threads.require_owned(str(thread_id), user.id)
@@ -44,7 +47,9 @@ async def thread_history(
     return [
         {
             "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
-            "parent_checkpoint_id": (snap.parent_config or {}).get("configurable", {}).get("checkpoint_id"),
+            "parent_checkpoint_id": (snap.parent_config or {})
+            .get("configurable", {})
+            .get("checkpoint_id"),
             "step": snap.metadata.get("step") if snap.metadata else None,
             "source": snap.metadata.get("source") if snap.metadata else None,
             "next": list(snap.next),

@@ -22,9 +22,7 @@ ModelTier = Literal["cheap", "premium"]
 
 
 class UsageSink(Protocol):
-    async def record(
-        self, *, user_id: str | None, site: str, model: str, usage: Usage
-    ) -> None: ...
+    async def record(self, *, user_id: str | None, site: str, model: str, usage: Usage) -> None: ...
 
 
 class NullSink:
@@ -55,7 +53,9 @@ class ModelGateway:
             return "offline deterministic model (no OPENAI_API_KEY/OPENAI_BASE_URL set)"
         return f"openai-compatible: {self.settings.chat_model} / {self.settings.premium_model}"
 
-    async def _account(self, msg: BaseMessage, *, tier: ModelTier, site: str, user_id: str | None) -> Usage:
+    async def _account(
+        self, msg: BaseMessage, *, tier: ModelTier, site: str, user_id: str | None
+    ) -> Usage:
         meta = getattr(msg, "usage_metadata", None) or {}
         model = self.model_name(tier)
         tokens_in, tokens_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
@@ -87,7 +87,9 @@ class ModelGateway:
         out = await with_retry(self.settings, site, call)
         usage = await self._account(out["raw"], tier=tier, site=site, user_id=user_id)
         if out.get("parsing_error") is not None or out.get("parsed") is None:
-            raise ValueError(f"{site}: model output did not match {schema.__name__}: {out.get('parsing_error')}")
+            raise ValueError(
+                f"{site}: model output did not match {schema.__name__}: {out.get('parsing_error')}"
+            )
         parsed = out["parsed"]
         return (parsed if isinstance(parsed, schema) else schema.model_validate(parsed)), usage
 

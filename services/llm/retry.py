@@ -36,7 +36,11 @@ def retrying(settings: Settings, site: str) -> AsyncRetrying:
         err = outcome.exception() if outcome is not None else None
         log.warning(
             "transient model error, retrying",
-            extra={"site": site, "attempt": getattr(state, "attempt_number", 0), "error": repr(err)},
+            extra={
+                "site": site,
+                "attempt": getattr(state, "attempt_number", 0),
+                "error": repr(err),
+            },
         )
 
     return AsyncRetrying(

@@ -41,10 +41,14 @@ BAD_CHAT_BODIES = [
 
 
 @pytest.mark.parametrize("path", ["/api/v1/chat", "/api/v1/chat/stream"])
-@pytest.mark.parametrize(("case", "raw", "expect"), BAD_CHAT_BODIES, ids=[c[0] for c in BAD_CHAT_BODIES])
+@pytest.mark.parametrize(
+    ("case", "raw", "expect"), BAD_CHAT_BODIES, ids=[c[0] for c in BAD_CHAT_BODIES]
+)
 async def test_bad_chat_bodies(client, services, owner, path, case, raw, expect) -> None:  # type: ignore[no-untyped-def]
     before = await counts(services)
-    r = await client.post(path, content=raw, headers={**auth(owner[0]), "content-type": "application/json"})
+    r = await client.post(
+        path, content=raw, headers={**auth(owner[0]), "content-type": "application/json"}
+    )
     assert r.status_code == 422, r.text
     assert expect in r.json()["detail"]
     assert await counts(services) == before
@@ -52,7 +56,12 @@ async def test_bad_chat_bodies(client, services, owner, path, case, raw, expect)
 
 @pytest.mark.parametrize(
     "body",
-    [{"message": ""}, {"message": "hi", "conversation_id": "nope"}, {"message": "hi", "extra": 1}, {}],
+    [
+        {"message": ""},
+        {"message": "hi", "conversation_id": "nope"},
+        {"message": "hi", "extra": 1},
+        {},
+    ],
 )
 async def test_bad_companion_bodies(client, services, owner, body) -> None:  # type: ignore[no-untyped-def]
     before = await counts(services)
@@ -73,7 +82,9 @@ async def test_someone_elses_thread_is_404_and_writes_nothing(client, services, 
         r = await client.post(path, json={"message": "hi", key: owner[1]}, headers=intruder)
         assert r.status_code == 404 and r.json() == {"detail": "thread not found"}
     # An unknown (never created) thread id answers the same: no way to probe which exists.
-    r = await client.post("/api/v1/chat", json={"message": "hi", "thread_id": str(uuid.uuid4())}, headers=intruder)
+    r = await client.post(
+        "/api/v1/chat", json={"message": "hi", "thread_id": str(uuid.uuid4())}, headers=intruder
+    )
     assert r.status_code == 404
     assert await counts(services) == before
 
@@ -81,7 +92,8 @@ async def test_someone_elses_thread_is_404_and_writes_nothing(client, services, 
 async def test_oversized_body_is_413(client, services, owner) -> None:  # type: ignore[no-untyped-def]
     before = await counts(services)
     r = await client.post(
-        "/api/v1/chat", content=b'{"message": "' + b"x" * 70_000 + b'"}',
+        "/api/v1/chat",
+        content=b'{"message": "' + b"x" * 70_000 + b'"}',
         headers={**auth(owner[0]), "content-type": "application/json"},
     )
     assert r.status_code == 413 and "larger than" in r.json()["detail"]
@@ -101,11 +113,18 @@ async def test_oversized_body_is_413(client, services, owner) -> None:  # type: 
 async def test_auth_required_everywhere_but_health(client, services, headers, detail) -> None:  # type: ignore[no-untyped-def]
     before = await counts(services)
     for method, path in (
-        ("POST", "/api/v1/chat"), ("POST", "/api/v1/chat/stream"), ("POST", "/api/v1/companion/chat"),
-        ("GET", "/api/v1/companion/history"), ("GET", "/api/v1/memories"), ("POST", "/api/v1/memories"),
-        ("GET", f"/api/v1/threads/{uuid.uuid4()}/state"), ("DELETE", f"/api/v1/memories/{uuid.uuid4()}"),
+        ("POST", "/api/v1/chat"),
+        ("POST", "/api/v1/chat/stream"),
+        ("POST", "/api/v1/companion/chat"),
+        ("GET", "/api/v1/companion/history"),
+        ("GET", "/api/v1/memories"),
+        ("POST", "/api/v1/memories"),
+        ("GET", f"/api/v1/threads/{uuid.uuid4()}/state"),
+        ("DELETE", f"/api/v1/memories/{uuid.uuid4()}"),
     ):
-        r = await client.request(method, path, json={"message": "hi", "content": "x"}, headers=headers)
+        r = await client.request(
+            method, path, json={"message": "hi", "content": "x"}, headers=headers
+        )
         assert r.status_code == 401, (method, path, r.text)
         assert r.json()["detail"] == detail
         assert r.headers["www-authenticate"] == "Bearer"

@@ -33,7 +33,15 @@ async def test_chat_turn_shape_and_emotion(client: httpx.AsyncClient) -> None:
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"thread_id", "reply", "emotion", "memories", "progress", "usage", "degraded"}
+    assert set(body) == {
+        "thread_id",
+        "reply",
+        "emotion",
+        "memories",
+        "progress",
+        "usage",
+        "degraded",
+    }
     uuid.UUID(body["thread_id"])
     assert body["reply"]
     assert body["emotion"]["dominant"] == "sadness"
@@ -77,7 +85,10 @@ async def test_turns_continue_a_thread_and_state_is_owner_only(client: httpx.Asy
     hist = await client.get(f"/api/v1/threads/{t['thread_id']}/history", headers=auth(user))
     assert hist.status_code == 200 and len(hist.json()) >= 2
     other = auth(uid())
-    for url in (f"/api/v1/threads/{t['thread_id']}/state", f"/api/v1/threads/{t['thread_id']}/history"):
+    for url in (
+        f"/api/v1/threads/{t['thread_id']}/state",
+        f"/api/v1/threads/{t['thread_id']}/history",
+    ):
         denied = await client.get(url, headers=other)
         assert denied.status_code == 404
         assert denied.json()["detail"] == "thread not found"
@@ -86,7 +97,10 @@ async def test_turns_continue_a_thread_and_state_is_owner_only(client: httpx.Asy
 async def test_stream_sends_metadata_steps_tokens_then_complete(client: httpx.AsyncClient) -> None:
     events: list[tuple[str, dict]] = []
     async with aconnect_sse(
-        client, "POST", "/api/v1/chat/stream", json={"message": "I am so happy today!"},
+        client,
+        "POST",
+        "/api/v1/chat/stream",
+        json={"message": "I am so happy today!"},
         headers=auth(uid()),
     ) as source:
         assert source.response.headers["content-type"].startswith("text/event-stream")
@@ -98,7 +112,11 @@ async def test_stream_sends_metadata_steps_tokens_then_complete(client: httpx.As
     uuid.UUID(meta["thread_id"]) and uuid.UUID(meta["run_id"])
     steps = [d for k, d in events if k == "step"]
     assert {s["node"] for s in steps} == {
-        "detect_emotion", "retrieve_memories", "load_progress", "compose_reply", "remember_exchange"
+        "detect_emotion",
+        "retrieve_memories",
+        "load_progress",
+        "compose_reply",
+        "remember_exchange",
     }
     assert all(s["status"] == "ok" and s["ms"] >= 0 for s in steps)
     tokens = [d["content"] for k, d in events if k == "token"]
@@ -107,10 +125,13 @@ async def test_stream_sends_metadata_steps_tokens_then_complete(client: httpx.As
     assert complete["thread_id"] == meta["thread_id"]
     # Tokens flow while compose_reply runs: before its step event, after the branches' steps.
     first_token = kinds.index("token")
-    compose_step = next(i for i, (k, d) in enumerate(events) if k == "step" and d["node"] == "compose_reply")
+    compose_step = next(
+        i for i, (k, d) in enumerate(events) if k == "step" and d["node"] == "compose_reply"
+    )
     assert first_token < compose_step
     assert all(
-        i < first_token for i, (k, d) in enumerate(events)
+        i < first_token
+        for i, (k, d) in enumerate(events)
         if k == "step" and d["node"] in ("detect_emotion", "retrieve_memories", "load_progress")
     )
 
@@ -118,7 +139,8 @@ async def test_stream_sends_metadata_steps_tokens_then_complete(client: httpx.As
 async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) -> None:
     user = uid()
     r = await client.post(
-        "/api/v1/companion/chat", json={"message": "I finished my run!", "conversation_id": None},
+        "/api/v1/companion/chat",
+        json={"message": "I finished my run!", "conversation_id": None},
         headers=auth(user),
     )
     assert r.status_code == 200
@@ -127,7 +149,9 @@ async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) ->
     cid = accepted["conversation_id"]
     data: list[dict] = []
     # EventSource cannot send headers: the token travels in the query string.
-    async with aconnect_sse(client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}") as source:
+    async with aconnect_sse(
+        client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}"
+    ) as source:
         headers = source.response.headers
         assert headers["cache-control"] == "no-cache"
         assert headers["x-accel-buffering"] == "no"
@@ -144,16 +168,21 @@ async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) ->
     convo = hist.json()[0]
     assert convo["conversation_id"] == cid
     assert [(m["role"], m["content"]) for m in convo["messages"]] == [
-        ("user", "I finished my run!"), ("assistant", reply),
+        ("user", "I finished my run!"),
+        ("assistant", reply),
     ]
     assert all(m["timestamp"] for m in convo["messages"])
 
     # A second message continues the same conversation; history stays newest first.
     r2 = await client.post(
-        "/api/v1/companion/chat", json={"message": "and now?", "conversation_id": cid}, headers=auth(user)
+        "/api/v1/companion/chat",
+        json={"message": "and now?", "conversation_id": cid},
+        headers=auth(user),
     )
     assert r2.json()["conversation_id"] == cid
-    async with aconnect_sse(client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}") as source:
+    async with aconnect_sse(
+        client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}"
+    ) as source:
         last = [json.loads(s.data) async for s in source.aiter_sse()][-1]
     assert last == {"type": "complete"}
     convo = (await client.get("/api/v1/companion/history", headers=auth(user))).json()[0]
@@ -177,13 +206,23 @@ async def test_two_concurrent_turns_on_one_thread_are_both_kept_in_order(
     client: httpx.AsyncClient,
 ) -> None:
     user = uid()
-    tid = (await client.post("/api/v1/chat", json={"message": "start"}, headers=auth(user))).json()["thread_id"]
-    results = await asyncio.gather(*(
-        client.post("/api/v1/chat", json={"message": f"parallel {i}", "thread_id": tid}, headers=auth(user))
-        for i in range(4)
-    ))
+    tid = (await client.post("/api/v1/chat", json={"message": "start"}, headers=auth(user))).json()[
+        "thread_id"
+    ]
+    results = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/chat",
+                json={"message": f"parallel {i}", "thread_id": tid},
+                headers=auth(user),
+            )
+            for i in range(4)
+        )
+    )
     assert all(r.status_code == 200 for r in results)
-    msgs = (await client.get(f"/api/v1/threads/{tid}/state", headers=auth(user))).json()["values"]["messages"]
+    msgs = (await client.get(f"/api/v1/threads/{tid}/state", headers=auth(user))).json()["values"][
+        "messages"
+    ]
     assert len(msgs) == 10  # nothing lost: 5 turns x (user, assistant)
     # Strict alternation: each user message is answered before the next turn starts.
     assert [m["role"] for m in msgs] == ["user", "assistant"] * 5

@@ -12,21 +12,29 @@ from tests.conftest import auth
 async def test_create_list_search_delete_and_isolation(client: httpx.AsyncClient) -> None:
     alice, bob = auth(f"alice-{uuid.uuid4().hex[:6]}"), auth(f"bob-{uuid.uuid4().hex[:6]}")
     created = await client.post(
-        "/api/v1/memories", json={"content": "I prefer morning workouts before work", "tags": ["habit"]},
+        "/api/v1/memories",
+        json={"content": "I prefer morning workouts before work", "tags": ["habit"]},
         headers=alice,
     )
     assert created.status_code == 201 and created.json()["merged"] is False
     mid = created.json()["id"]
-    await client.post("/api/v1/memories", json={"content": "My dog is called Biscuit"}, headers=alice)
+    await client.post(
+        "/api/v1/memories", json={"content": "My dog is called Biscuit"}, headers=alice
+    )
 
     # A near-identical memory is merged into the first, not stored twice.
     again = await client.post(
-        "/api/v1/memories", json={"content": "I prefer morning workouts before work!"}, headers=alice
+        "/api/v1/memories",
+        json={"content": "I prefer morning workouts before work!"},
+        headers=alice,
     )
     assert again.json() == {"id": mid, "merged": True}
 
     listed = (await client.get("/api/v1/memories?tier=personal", headers=alice)).json()
-    assert [m["content"] for m in listed] == ["My dog is called Biscuit", "I prefer morning workouts before work"]
+    assert [m["content"] for m in listed] == [
+        "My dog is called Biscuit",
+        "I prefer morning workouts before work",
+    ]
     assert listed[1]["metadata"]["tags"] == ["habit"] and listed[1]["access_count"] == 1
 
     found = (await client.get("/api/v1/memories?q=what is my dog called", headers=alice)).json()

@@ -28,8 +28,11 @@ def free_port() -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "DATABASE_URL", "AUTH_", "JWT_", "HOST", "PORT"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "DATABASE_URL", "AUTH_", "JWT_", "HOST", "PORT"))
+    }
     return {**env, **extra}
 
 
@@ -39,9 +42,12 @@ def server() -> Iterator[str]:
     port = free_port()
     log = (data / "server.log").open("w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api"], cwd=ROOT,
+        [sys.executable, "-m", "api"],
+        cwd=ROOT,
         env=clean_env(PORT=str(port), DATA_DIR=str(data / "pg")),
-        stdout=log, stderr=subprocess.STDOUT, text=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -77,26 +83,41 @@ def test_zero_config_server_uses_embedded_postgres_and_offline_model(server: str
 
 def test_companion_stream_bytes_are_what_eventsource_reads(server: str) -> None:
     headers = {"Authorization": "Bearer dev:browser-user"}
-    r = httpx.post(f"{server}/api/v1/companion/chat", json={"message": "My cat is called Miso"}, headers=headers)
+    r = httpx.post(
+        f"{server}/api/v1/companion/chat",
+        json={"message": "My cat is called Miso"},
+        headers=headers,
+    )
     cid = r.json()["conversation_id"]
-    with httpx.stream("GET", f"{server}/api/v1/companion/stream/{cid}?token=dev:browser-user", timeout=30) as s:
+    with httpx.stream(
+        "GET", f"{server}/api/v1/companion/stream/{cid}?token=dev:browser-user", timeout=30
+    ) as s:
         assert s.headers["content-type"].startswith("text/event-stream")
         assert s.headers["cache-control"] == "no-cache" and s.headers["x-accel-buffering"] == "no"
         lines = [line for line in s.iter_lines() if line]
-    events = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+    events = [
+        json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")
+    ]
     assert all(line.startswith(("data: ", ":")) for line in lines)  # data lines (and pings) only
     assert events[-1] == {"type": "complete"} and events[0]["type"] == "token"
     # A later conversation recalls the fact told in this one.
     later = httpx.post(
-        f"{server}/api/v1/chat", json={"message": "What is my cat called?"}, headers=headers, timeout=30
+        f"{server}/api/v1/chat",
+        json={"message": "What is my cat called?"},
+        headers=headers,
+        timeout=30,
     ).json()
     assert "Miso" in later["reply"]
 
 
 def test_dev_auth_refuses_to_bind_beyond_loopback() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "api"], cwd=ROOT, env=clean_env(HOST="0.0.0.0"),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "api"],
+        cwd=ROOT,
+        env=clean_env(HOST="0.0.0.0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [

@@ -45,8 +45,11 @@ async def test_failed_turn_resumes_from_the_failed_node(services) -> None:  # ty
     thread_id = await services.threads.create(user.id)
     ctx = Context(user_id=str(user.id), thread_id=thread_id, now=datetime.now(UTC), services=svc)
     config = {"configurable": {"thread_id": thread_id}}
-    inputs = {"messages": [HumanMessage("I love my new job", id=str(uuid.uuid4()))],
-              "usage": Overwrite(Usage()), "degraded": Overwrite([])}
+    inputs = {
+        "messages": [HumanMessage("I love my new job", id=str(uuid.uuid4()))],
+        "usage": Overwrite(Usage()),
+        "degraded": Overwrite([]),
+    }
 
     try:
         await graph.ainvoke(inputs, config, context=ctx)
@@ -61,7 +64,9 @@ async def test_failed_turn_resumes_from_the_failed_node(services) -> None:  # ty
     assert out["reply"]
     assert flaky.structured_calls == 1  # detect_emotion did not run again
     assert flaky.reply_calls == 2
-    rows = await services.db.fetch("SELECT role FROM chat_messages WHERE thread_id = %s ORDER BY created_at", (thread_id,))
+    rows = await services.db.fetch(
+        "SELECT role FROM chat_messages WHERE thread_id = %s ORDER BY created_at", (thread_id,)
+    )
     assert [r["role"] for r in rows] == ["user", "assistant"]
 
 

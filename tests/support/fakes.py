@@ -323,8 +323,13 @@ class FakeMemory(_Recorder):
         await self._run("add", user_id=user_id, tier=tier, memory_id=memory_id)
         mid = str(memory_id or uuid.uuid4())
         entry = {
-            "id": mid, "user_id": user_id, "tier": tier, "content": content,
-            "metadata": dict(metadata or {}), "now": now, "memory_id": memory_id,
+            "id": mid,
+            "user_id": user_id,
+            "tier": tier,
+            "content": content,
+            "metadata": dict(metadata or {}),
+            "now": now,
+            "memory_id": memory_id,
         }
         self.added.append(entry)
         self.stored[mid] = entry
@@ -405,7 +410,9 @@ def fake_services(
     """Fakes around a real `Settings` (branch timeout 0.3 s, near-zero LLM backoff, unless
     overridden by keyword) and a real `ModelGateway` over one scripted model for both tiers."""
     defaults: dict[str, Any] = {
-        "branch_timeout_s": 0.3, "llm_backoff_initial_s": 0.001, "llm_backoff_max_s": 0.01,
+        "branch_timeout_s": 0.3,
+        "llm_backoff_initial_s": 0.001,
+        "llm_backoff_max_s": 0.01,
     }
     s = Settings(**(defaults | settings))
     m = model or ScriptedChatModel()

@@ -67,8 +67,11 @@ def make_graph(svc: FakeServices) -> CompiledStateGraph:
 
 def context(svc: FakeServices, thread_id: str, user_id: str | None = None) -> Context:
     return Context(
-        user_id=user_id or str(uuid.uuid4()), thread_id=thread_id, timezone="Europe/Paris",
-        now=NOW, services=svc,  # type: ignore[arg-type]
+        user_id=user_id or str(uuid.uuid4()),
+        thread_id=thread_id,
+        timezone="Europe/Paris",
+        now=NOW,
+        services=svc,  # type: ignore[arg-type]
     )
 
 
@@ -139,7 +142,9 @@ async def test_happy_path_composes_from_all_three_branches(svc: FakeServices) ->
     assert retrieve.args["now"] == NOW
     (recent,) = svc.progress.calls
     assert recent.args == {
-        "user_id": uuid.UUID(ctx.user_id or ""), "tz": "Europe/Paris", "now": NOW,
+        "user_id": uuid.UUID(ctx.user_id or ""),
+        "tz": "Europe/Paris",
+        "now": NOW,
     }
 
     # Exactly two model calls: one analysis, one streamed reply; usage is their sum.
@@ -162,7 +167,8 @@ async def test_happy_path_composes_from_all_three_branches(svc: FakeServices) ->
     assert exchange.thread_id == "t-happy"
     assert exchange.user_id == uuid.UUID(ctx.user_id or "")
     assert [(role, text) for _, role, text in exchange.messages] == [
-        ("user", "I'm so anxious about my exams"), ("assistant", REPLY),
+        ("user", "I'm so anxious about my exams"),
+        ("assistant", REPLY),
     ]
     messages = (await full_state(graph, "t-happy"))["messages"]
     assert isinstance(messages[-1], AIMessage) and messages[-1].text == REPLY
@@ -259,7 +265,8 @@ async def test_failed_branch_falls_back_and_turn_still_answers(
         assert turn.seconds < 1.5
 
     degraded = [
-        r for r in caplog.records
+        r
+        for r in caplog.records
         if r.name == "delight.graph" and getattr(r, "outcome", None) == "degraded"
     ]
     assert len(degraded) == 1
@@ -316,7 +323,10 @@ async def test_second_turn_resets_usage_and_accumulates_messages(svc: FakeServic
     assert second.out["usage"] == svc.usage.records[2].usage + svc.usage.records[3].usage
     messages = (await full_state(graph, "t-two"))["messages"]
     assert [type(m).__name__ for m in messages] == [
-        "HumanMessage", "AIMessage", "HumanMessage", "AIMessage",
+        "HumanMessage",
+        "AIMessage",
+        "HumanMessage",
+        "AIMessage",
     ]
     assert [m.text for m in messages[::2]] == ["hi", "again"]
     # The second reply saw the first exchange as history.
@@ -411,7 +421,8 @@ async def test_durable_fact_writes_personal_memory_too() -> None:
     human = (await full_state(graph, "t-fact"))["messages"][0]
     task_id, fact_id = _ids(human.id)
     assert [(m["tier"], m["id"]) for m in svc.memory.added] == [
-        ("task", task_id), ("personal", fact_id),
+        ("task", task_id),
+        ("personal", fact_id),
     ]
     task, personal = svc.memory.added
     assert task["content"] == f"User said: My sister Maya visited\nEliza replied: {REPLY}"
@@ -523,4 +534,3 @@ async def test_failing_compose_reply_fails_the_run(
     state = await graph.aget_state({"configurable": {"thread_id": "t-fail"}})
     assert "reply" not in state.values
     assert state.next == ("compose_reply",)  # resumable from where it failed
-

@@ -30,22 +30,32 @@ def test_every_listed_graph_imports_and_compiles_without_a_checkpointer() -> Non
         graph = getattr(module, attr)
         assert isinstance(graph, CompiledStateGraph)
         assert graph.checkpointer is None
-        assert WORKFLOWS[name].build().compile(name=name).get_graph().nodes.keys() == graph.get_graph().nodes.keys()
+        assert (
+            WORKFLOWS[name].build().compile(name=name).get_graph().nodes.keys()
+            == graph.get_graph().nodes.keys()
+        )
 
 
 def test_readme_draws_every_graph_from_code() -> None:
     readme = (ROOT / "README.md").read_text()
     for name in WORKFLOWS:
-        assert f"```mermaid\n{mermaid(name)}\n```" in readme, f"README's {name} graph is stale: run python -m graphs.draw"
+        assert f"```mermaid\n{mermaid(name)}\n```" in readme, (
+            f"README's {name} graph is stale: run python -m graphs.draw"
+        )
 
 
 def test_chat_graph_shape() -> None:
     drawn = mermaid("chat")
     for edge in (
-        "__start__ --> detect_emotion", "__start__ --> retrieve_memories", "__start__ --> load_progress",
-        "detect_emotion --> compose_reply", "retrieve_memories --> compose_reply",
-        "load_progress --> compose_reply", "compose_reply --> remember_exchange",
-        "remember_exchange --> __end__", "detect_emotion -. fallback .-> compose_reply",
+        "__start__ --> detect_emotion",
+        "__start__ --> retrieve_memories",
+        "__start__ --> load_progress",
+        "detect_emotion --> compose_reply",
+        "retrieve_memories --> compose_reply",
+        "load_progress --> compose_reply",
+        "compose_reply --> remember_exchange",
+        "remember_exchange --> __end__",
+        "detect_emotion -. fallback .-> compose_reply",
     ):
         assert edge in drawn
 
