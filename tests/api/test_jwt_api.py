@@ -33,12 +33,16 @@ def token(key: rsa.RSAPrivateKey, **claims: object) -> str:
 
 
 @pytest.fixture(scope="module")
-async def jwt_client(
-    pg_url: str, key: rsa.RSAPrivateKey, tmp_path_factory
-) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+def jwks_path(key: rsa.RSAPrivateKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     path: Path = tmp_path_factory.mktemp("jwks") / "jwks.json"
     path.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+async def jwt_client(pg_url: str, jwks_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    path = jwks_path
     app = create_app(
         Settings(
             database_url=pg_url,
