@@ -10,9 +10,7 @@ from core.settings import load_settings
 def main() -> None:
     settings = load_settings()
     if settings.auth_mode == "dev" and settings.host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit(
-            "invalid configuration: AUTH_MODE=dev only binds loopback (set HOST=127.0.0.1)"
-        )
+        raise SystemExit("invalid configuration: AUTH_MODE=dev only binds loopback (set HOST=127.0.0.1)")
     from api.app import create_app
 
     uvicorn.run(

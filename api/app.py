@@ -16,10 +16,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.routes import chat, companion, health, memories, threads
 from api.turns import TurnBroker
-from core.errors import Busy, DelightError, Invalid, NotFound, Unavailable
+from core.errors import (
+    Busy,
+    Conflict,
+    DelightError,
+    Invalid,
+    ModelOutputInvalid,
+    NotFound,
+    Unavailable,
+)
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
 from graphs.registry import WORKFLOWS
+from graphs.runs import InProcessDispatcher
 from services.auth import Authenticator
 from services.container import Services
 
@@ -70,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             name: w.build().compile(checkpointer=services.checkpointer, name=name)
             for name, w in WORKFLOWS.items()
         }
+        services.dispatcher = dispatcher = InProcessDispatcher(services, app.state.graphs)
         # Start-up objects live for the process: keep them out of the GC's generations so
         # full collections stay short under load.
         gc.collect()
@@ -79,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.broker.close()
+            await dispatcher.close()
             await auth.aclose()
             await services.close()
 
@@ -90,7 +101,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodyLimit)
 
-    status = {NotFound: 404, Invalid: 422, Busy: 409, Unavailable: 503}
+    status = {
+        NotFound: 404,
+        Invalid: 422,
+        Conflict: 409,
+        Busy: 409,
+        ModelOutputInvalid: 502,
+        Unavailable: 503,
+    }
 
     @app.exception_handler(DelightError)
     async def delight_error(_: Request, err: DelightError) -> JSONResponse:
@@ -101,9 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
         problems = [_problem(e) for e in err.errors()]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return JSONResponse(
-            {"detail": f"invalid request: {summary}", "errors": problems}, status_code=422
-        )
+        return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(PoolTimeout)

@@ -47,9 +47,7 @@ async def current_user(
 async def current_user_or_query_token(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    token: Annotated[
-        str | None, Query(description="Bearer token (EventSource cannot send headers)")
-    ] = None,
+    token: Annotated[str | None, Query(description="Bearer token (EventSource cannot send headers)")] = None,
 ) -> User:
     principal = await _principal(request, creds.credentials if creds else token)
     return await get_services(request).users.ensure(principal.subject)

@@ -86,9 +86,7 @@ async def run_turn(
         }
         config = {"configurable": {"thread_id": thread_id}, "run_id": run_id, "recursion_limit": 25}
         out: dict[str, Any] = {}
-        async for mode, chunk in graph.astream(
-            inputs, config, context=ctx, stream_mode=["custom", "values"]
-        ):
+        async for mode, chunk in graph.astream(inputs, config, context=ctx, stream_mode=["custom", "values"]):
             if mode == "values":
                 out = chunk
             elif on_event is not None:
@@ -169,9 +167,7 @@ class TurnBroker:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for key in [
-            k for k, s in self.turns.items() if s.finished_at and now - s.finished_at > self.keep_s
-        ]:
+        for key in [k for k, s in self.turns.items() if s.finished_at and now - s.finished_at > self.keep_s]:
             del self.turns[key]
 
     async def close(self) -> None:

@@ -17,9 +17,17 @@ class Invalid(DelightError):
     """The request is well-formed but not acceptable."""
 
 
+class Conflict(DelightError):
+    """The request conflicts with the object's current state (e.g. completing a completed mission)."""
+
+
 class Busy(DelightError):
     """A resource (a thread's turn lock) stayed busy past its timeout."""
 
 
 class Unavailable(DelightError):
     """A dependency (the database, the model) is down or timed out."""
+
+
+class ModelOutputInvalid(DelightError):
+    """The model kept answering with output that fails the schema, after feedback retries."""

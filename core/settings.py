@@ -40,11 +40,10 @@ class Settings(BaseSettings):
     premium_model: str = "gpt-4o"
     embedding_model: str = "text-embedding-3-small"
     embedding_dim: int = Field(256, ge=8, le=2000)
-    structured_output_method: Literal["function_calling", "json_schema", "json_mode"] = (
-        "function_calling"
-    )
+    structured_output_method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling"
     llm_timeout_s: float = Field(30.0, gt=0)
     llm_max_attempts: int = Field(3, ge=1, le=10)
+    llm_validation_retries: int = Field(2, ge=0, le=5)
     llm_backoff_initial_s: float = Field(0.5, ge=0)
     llm_backoff_max_s: float = Field(8.0, ge=0)
     # USD per 1M tokens: {"model": [input, output]}
@@ -58,6 +57,10 @@ class Settings(BaseSettings):
     reply_timeout_s: float = Field(60.0, gt=0)
     history_turns: int = Field(10, ge=0, le=100)
     thread_lock_timeout_s: float = Field(120.0, gt=0)
+
+    # --- goals and missions ---
+    decompose_concurrency: int = Field(3, ge=1, le=20)
+    mission_concurrency: int = Field(5, ge=1, le=50)
 
     # --- memory ---
     memory_quota_personal: int = Field(5, ge=0)

@@ -45,9 +45,7 @@ DB_RETRY = RetryPolicy(
 
 def build(settings: Settings | None = None) -> StateGraph:
     s = settings or get_settings()
-    g = StateGraph(
-        ChatState, context_schema=Context, input_schema=ChatInput, output_schema=ChatOutput
-    )
+    g = StateGraph(ChatState, context_schema=Context, input_schema=ChatInput, output_schema=ChatOutput)
     g.add_node(
         detect_emotion,
         timeout=s.branch_timeout_s,

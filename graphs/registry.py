@@ -20,9 +20,7 @@ class Workflow:
 
 WORKFLOWS: dict[str, Workflow] = {
     w.name: w
-    for w in (
-        Workflow("chat", chat.build, "graphs/chat.py", "Eliza's chat turn (fan-out, fan-in)"),
-    )
+    for w in (Workflow("chat", chat.build, "graphs/chat.py", "Eliza's chat turn (fan-out, fan-in)"),)
 }
 
 

@@ -44,9 +44,7 @@ async def detect_emotion(state: ChatState, runtime: Runtime[Context]) -> dict:
 async def retrieve_memories(state: ChatState, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
     svc = await ctx.svc()
-    hits = await svc.memory.retrieve(
-        await ctx.user(), last_user_text(state["messages"]), now=ctx.clock
-    )
+    hits = await svc.memory.retrieve(await ctx.user(), last_user_text(state["messages"]), now=ctx.clock)
     return {"memories": hits}
 
 
@@ -68,12 +66,8 @@ async def compose_reply(state: ChatState, runtime: Runtime[Context]) -> dict:
     prompt = reply_messages(
         history,
         emotion=emotion.model_dump(),
-        memories=[
-            {"tier": h.tier, "content": h.content} for tier in TIERS for h in memories.get(tier, [])
-        ],
-        progress=progress.model_dump(
-            include={"completed", "skipped", "streak_days", "dci", "zone"}
-        ),
+        memories=[{"tier": h.tier, "content": h.content} for tier in TIERS for h in memories.get(tier, [])],
+        progress=progress.model_dump(include={"completed", "skipped", "streak_days", "dci", "zone"}),
     )
     reply, usage = await svc.llm.stream_text(
         prompt,
@@ -98,7 +92,12 @@ async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict
         user,
         "task",
         f"User said: {human.text}\nEliza replied: {ai.text}",
-        {"thread_id": ctx.thread_id, "emotion": emotion.dominant, "tags": ["chat"]},
+        {
+            "thread_id": ctx.thread_id,
+            "emotion": emotion.dominant,
+            "emotion_scores": emotion.scores,  # read by adaptive_mission's energy estimate
+            "tags": ["chat"],
+        },
         now=ctx.clock,
         memory_id=exchange_id,
     )

@@ -191,9 +191,7 @@ class Authenticator:
             if settings.jwt_jwks_file is not None:
                 self._keys = _KeySet.from_file(settings.jwt_jwks_file)
             elif settings.jwt_jwks_url:
-                self._keys = _KeySet(
-                    url=settings.jwt_jwks_url, http_client=http_client, clock=clock
-                )
+                self._keys = _KeySet(url=settings.jwt_jwks_url, http_client=http_client, clock=clock)
             else:  # Settings validates this; guard anyway for hand-built settings
                 raise ValueError("AUTH_MODE=jwt needs JWT_JWKS_URL or JWT_JWKS_FILE")
 

@@ -4,7 +4,9 @@ lazily for LangGraph Studio) and handed to nodes through the graph's runtime con
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -13,6 +15,7 @@ from core.logging import get_logger
 from core.settings import Settings, get_settings
 from services.db import Database
 from services.embeddings import CachedEmbeddings, build_embeddings
+from services.goals import Goals, Missions, Notifications, Runs
 from services.llm.gateway import ModelGateway, build_gateway
 from services.memory import MemoryStore
 from services.progress import ProgressService
@@ -28,6 +31,12 @@ CHECKPOINT_TYPES = [
 ]
 
 
+class Dispatcher(Protocol):
+    async def dispatch(
+        self, workflow: str, *, user_id: str, payload: dict[str, Any], run_id: uuid.UUID
+    ) -> None: ...
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -39,6 +48,13 @@ class Services:
     progress: ProgressService
     users: Users
     threads: Threads
+    goals: Goals
+    missions: Missions
+    notifications: Notifications
+    runs: Runs
+    # Starts background graph runs; set by the host process (API or worker), which owns the
+    # compiled graphs. None where nothing can run them (then the run stays `pending`).
+    dispatcher: Dispatcher | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -76,6 +92,10 @@ class Services:
             progress=ProgressService(db, settings.dci_window_days),
             users=Users(db),
             threads=Threads(db),
+            goals=Goals(db),
+            missions=Missions(db),
+            notifications=Notifications(db),
+            runs=Runs(db),
         )
 
     async def close(self) -> None:

@@ -50,9 +50,7 @@ def sqlalchemy_url(url: str) -> str:
 
 def thread_lock_key(thread_id: str) -> int:
     """A stable signed 64-bit advisory-lock key for a thread id."""
-    return int.from_bytes(
-        hashlib.blake2b(thread_id.encode(), digest_size=8).digest(), "big", signed=True
-    )
+    return int.from_bytes(hashlib.blake2b(thread_id.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def migrate_sync(url: str) -> None:
@@ -150,9 +148,7 @@ class Database:
         timeout_ms = int(self.settings.thread_lock_timeout_s * 1000)
         async with self.connection() as conn:
             try:
-                await conn.execute(
-                    "SELECT set_config('lock_timeout', %s, false)", (f"{timeout_ms}ms",)
-                )
+                await conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{timeout_ms}ms",))
                 await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
             except psycopg.errors.LockNotAvailable as err:
                 raise Busy("another turn on this thread is still running") from err

@@ -106,9 +106,7 @@ class CachedEmbeddings(Embeddings):
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             self.misses += len(missing)
-            vecs = await with_retry(
-                self.settings, "embed", lambda: self.inner.aembed_documents(missing)
-            )
+            vecs = await with_retry(self.settings, "embed", lambda: self.inner.aembed_documents(missing))
             for t, v in zip(missing, vecs, strict=True):
                 self._put(t, v)
                 found[t] = v
@@ -138,6 +136,4 @@ def build_embeddings(settings: Settings) -> CachedEmbeddings:
             check_embedding_ctx_length=False,
         )
         return CachedEmbeddings(inner, f"openai:{settings.embedding_model}", settings)
-    return CachedEmbeddings(
-        OfflineEmbeddings(settings.embedding_dim), OfflineEmbeddings.name, settings
-    )
+    return CachedEmbeddings(OfflineEmbeddings(settings.embedding_dim), OfflineEmbeddings.name, settings)

@@ -49,9 +49,7 @@ class MemoryStore:
         )
 
     @classmethod
-    async def open(
-        cls, db: Database, embeddings: CachedEmbeddings, settings: Settings
-    ) -> MemoryStore:
+    async def open(cls, db: Database, embeddings: CachedEmbeddings, settings: Settings) -> MemoryStore:
         store = await PGVectorStore.create(
             PGEngine.from_engine(db.engine),
             embedding_service=embeddings,
@@ -103,9 +101,7 @@ class MemoryStore:
             await self._merge(uuid.UUID(str(doc.id)), tier, doc.metadata, metadata or {}, now)
             return str(doc.id), True
         mid = memory_id or uuid.uuid4()
-        expires = (
-            now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
-        )
+        expires = now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
         row = {
             "user_id": user_id,
             "tier": tier,
@@ -126,9 +122,7 @@ class MemoryStore:
         the access count and (task tier) the expiry move forward."""
         merged = {k: v for k, v in old.items() if k not in _METADATA_COLUMNS} | new
         merged["tags"] = sorted(set(old.get("tags") or []) | set(new.get("tags") or []))
-        expires = (
-            now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
-        )
+        expires = now + timedelta(days=self.settings.task_memory_ttl_days) if tier == "task" else None
         await self.db.execute(
             """UPDATE memories SET metadata = %s::jsonb, accessed_at = %s,
                    access_count = access_count + 1,

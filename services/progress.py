@@ -41,9 +41,7 @@ class ProgressService:
         return progress_from_counts(row, now=now, tz=tz, window_days=self.window_days)
 
 
-def progress_from_counts(
-    row: dict[str, Any], *, now: datetime, tz: str, window_days: int
-) -> Progress:
+def progress_from_counts(row: dict[str, Any], *, now: datetime, tz: str, window_days: int) -> Progress:
     completed = int(row["completed"])
     goals = int(row["goals"])
     inputs = DciInputs(

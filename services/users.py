@@ -55,9 +55,7 @@ class Threads:
 
     async def create(self, user_id: uuid.UUID) -> str:
         thread_id = str(uuid.uuid4())
-        await self.db.execute(
-            "INSERT INTO threads (id, user_id) VALUES (%s, %s)", (thread_id, user_id)
-        )
+        await self.db.execute("INSERT INTO threads (id, user_id) VALUES (%s, %s)", (thread_id, user_id))
         return thread_id
 
     async def require_owned(self, thread_id: str, user_id: uuid.UUID) -> None:

@@ -23,9 +23,7 @@ async def chat(body: ChatRequest, user: CurrentUser, svc: Svc, graphs: Graphs) -
 
 
 @router.post("/stream", response_class=EventSourceResponse)
-async def chat_stream(
-    body: ChatRequest, user: CurrentUser, svc: Svc, graphs: Graphs
-) -> EventSourceResponse:
+async def chat_stream(body: ChatRequest, user: CurrentUser, svc: Svc, graphs: Graphs) -> EventSourceResponse:
     """SSE: `metadata`, a `step` per finished node, `token`s of the reply, then `complete`
     (the /chat body) or `error`."""
     thread_id = await open_thread(svc, user, body.thread_id)  # 404 before the stream starts

@@ -62,8 +62,7 @@ async def _reply_from_db(svc: Svc, thread_id: str) -> AsyncIterator[Event]:
     deadline = asyncio.get_running_loop().time() + _FOREIGN_WAIT_S
     while True:
         row = await svc.db.fetchrow(
-            "SELECT role, content FROM chat_messages WHERE thread_id = %s "
-            "ORDER BY created_at DESC LIMIT 1",
+            "SELECT role, content FROM chat_messages WHERE thread_id = %s ORDER BY created_at DESC LIMIT 1",
             (thread_id,),
         )
         if row is not None and row["role"] == "assistant":

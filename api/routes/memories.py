@@ -39,9 +39,7 @@ async def list_memories(
     quotas = {t: (limit if tier in (None, t) else 0) for t in ("personal", "project", "task")}
     hits = await svc.memory.retrieve(user.id, q, now=now, quotas=quotas, touch=False)
     ranked = sorted((h for hs in hits.values() for h in hs), key=lambda h: h.score, reverse=True)
-    return [
-        MemoryItem(id=h.id, tier=h.tier, content=h.content, score=h.score) for h in ranked[:limit]
-    ]
+    return [MemoryItem(id=h.id, tier=h.tier, content=h.content, score=h.score) for h in ranked[:limit]]
 
 
 @router.post("", response_model=MemoryCreated, status_code=201)

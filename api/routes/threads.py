@@ -47,9 +47,7 @@ async def thread_history(
     return [
         {
             "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
-            "parent_checkpoint_id": (snap.parent_config or {})
-            .get("configurable", {})
-            .get("checkpoint_id"),
+            "parent_checkpoint_id": (snap.parent_config or {}).get("configurable", {}).get("checkpoint_id"),
             "step": snap.metadata.get("step") if snap.metadata else None,
             "source": snap.metadata.get("source") if snap.metadata else None,
             "next": list(snap.next),

@@ -88,6 +88,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
-        "DROP TABLE memories, llm_usage, progress_events, chat_messages, threads, users CASCADE"
-    )
+    op.execute("DROP TABLE memories, llm_usage, progress_events, chat_messages, threads, users CASCADE")

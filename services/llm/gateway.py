@@ -3,13 +3,15 @@ streaming, and usage (tokens and cost, per user and per call site) recorded in `
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol, TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from pydantic import BaseModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from pydantic import BaseModel, ValidationError
 
+from core.errors import ModelOutputInvalid
 from core.logging import get_logger
 from core.settings import Settings
 from domain.cost import price_usd
@@ -53,9 +55,7 @@ class ModelGateway:
             return "offline deterministic model (no OPENAI_API_KEY/OPENAI_BASE_URL set)"
         return f"openai-compatible: {self.settings.chat_model} / {self.settings.premium_model}"
 
-    async def _account(
-        self, msg: BaseMessage, *, tier: ModelTier, site: str, user_id: str | None
-    ) -> Usage:
+    async def _account(self, msg: BaseMessage, *, tier: ModelTier, site: str, user_id: str | None) -> Usage:
         meta = getattr(msg, "usage_metadata", None) or {}
         model = self.model_name(tier)
         tokens_in, tokens_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
@@ -77,21 +77,42 @@ class ModelGateway:
         user_id: str | None,
         tier: ModelTier = "cheap",
     ) -> tuple[S, Usage]:
+        """One structured answer. Output that fails the schema is asked for again with the
+        validation error fed back (LLM_VALIDATION_RETRIES times), then raises
+        `ModelOutputInvalid`. Transient API errors retry separately, in `with_retry`."""
         runnable = self.models[tier].with_structured_output(
             schema, method=self.settings.structured_output_method, include_raw=True
         )
-
-        async def call() -> dict[str, Any]:
-            return await runnable.ainvoke(list(messages))  # type: ignore[return-value]
-
-        out = await with_retry(self.settings, site, call)
-        usage = await self._account(out["raw"], tier=tier, site=site, user_id=user_id)
-        if out.get("parsing_error") is not None or out.get("parsed") is None:
-            raise ValueError(
-                f"{site}: model output did not match {schema.__name__}: {out.get('parsing_error')}"
+        prompt = list(messages)
+        total = Usage()
+        for attempt in range(self.settings.llm_validation_retries + 1):
+            out: dict[str, Any] = await with_retry(
+                self.settings,
+                site,
+                lambda p=prompt: runnable.ainvoke(p),  # type: ignore[misc]
             )
-        parsed = out["parsed"]
-        return (parsed if isinstance(parsed, schema) else schema.model_validate(parsed)), usage
+            total = total + await self._account(out["raw"], tier=tier, site=site, user_id=user_id)
+            parsed, error = out.get("parsed"), out.get("parsing_error")
+            if error is None and parsed is not None:
+                try:
+                    value = parsed if isinstance(parsed, schema) else schema.model_validate(parsed)
+                    return value, total
+                except ValidationError as err:
+                    error = err
+            log.warning(
+                "structured output invalid",
+                extra={
+                    "site": site,
+                    "schema": schema.__name__,
+                    "attempt": attempt + 1,
+                    "error": str(error)[:500],
+                },
+            )
+            prompt = [*messages, HumanMessage(invalid_output_feedback(schema, out["raw"], error))]
+        raise ModelOutputInvalid(
+            f"the model's {schema.__name__} output stayed invalid after "
+            f"{self.settings.llm_validation_retries + 1} attempts"
+        )
 
     async def stream_text(
         self,
@@ -133,6 +154,17 @@ class ModelGateway:
         reply = total.text if total is not None else ""
         usage = await self._account(total or AIMessage(""), tier=tier, site=site, user_id=user_id)
         return reply, usage
+
+
+def invalid_output_feedback(schema: type[BaseModel], raw: BaseMessage, error: object) -> str:
+    """What the model is told when its structured answer failed validation."""
+    tool_calls = getattr(raw, "tool_calls", None) or []
+    shown = json.dumps(tool_calls[0]["args"]) if tool_calls else str(raw.content)
+    return (
+        f"Your previous answer was not a valid {schema.__name__}.\n"
+        f"Answer:\n{shown[:2000]}\nProblems:\n{str(error)[:2000]}\n"
+        "Answer again with every problem fixed."
+    )
 
 
 def build_gateway(settings: Settings, sink: UsageSink | None = None) -> ModelGateway:

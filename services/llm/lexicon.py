@@ -74,9 +74,7 @@ _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[.!?,;:]")
 
 # "suffix:replacement" rules for regular inflections, tried in order (happiness -> happy).
 _SUFFIX_RULES = "iness:y iest:y ier:y ily:y ied:y ies:y ness: ing:e ing: ed: es: ly: d: s:"
-_SUFFIXES = [
-    (suffix, repl) for suffix, _, repl in (r.partition(":") for r in _SUFFIX_RULES.split())
-]
+_SUFFIXES = [(suffix, repl) for suffix, _, repl in (r.partition(":") for r in _SUFFIX_RULES.split())]
 
 
 def _lookup(token: str) -> tuple[str, float] | None:
@@ -152,9 +150,7 @@ _VAGUE_OBJECTS = frozenset("you it that this them him her so".split())
 _TRANSIENT = frozenset("day week morning afternoon evening night weekend mood today".split())
 
 _ADV2 = r"(?:(?:really|so|always|totally)\s+)?"
-_STRESSOR_I = (
-    rf"\bi(?:'m| am| feel| get)\s+{_ADVERB}{_STRESSOR_ADJ}\s+(about|by|of|with)\s+{_SPAN}{_END}"
-)
+_STRESSOR_I = rf"\bi(?:'m| am| feel| get)\s+{_ADVERB}{_STRESSOR_ADJ}\s+(about|by|of|with)\s+{_SPAN}{_END}"
 _STRESSOR_X = (
     rf"(?:^|[,.;]\s*|\band\s+)([a-z][^.;!?,]{{1,80}}?)\s+{_ADV2}(?:is\s+|are\s+)?"
     rf"{_STRESSOR_VERB}\s+me\b"
@@ -184,9 +180,7 @@ _PATTERNS: list[tuple[FactKind, re.Pattern[str], Callable[[re.Match[str]], str |
     (
         "preference",
         re.compile(_DISLIKE, re.I),
-        lambda m: (
-            None if _vague(m[2]) else f"The user doesn't {m[1].lower()} {_third_person(m[2])}."
-        ),
+        lambda m: None if _vague(m[2]) else f"The user doesn't {m[1].lower()} {_third_person(m[2])}.",
     ),
     (
         "fact",

@@ -124,9 +124,7 @@ _CLOSERS: dict[str, tuple[str, ...]] = {
         "Is there one small thing you'd like to move forward today?",
     ),
 }
-_LOW_CLOSER = (
-    "Please be gentle with yourself: rest is allowed, and one tiny step is more than enough today."
-)
+_LOW_CLOSER = "Please be gentle with yourself: rest is allowed, and one tiny step is more than enough today."
 _QUESTION_START = re.compile(
     r"^\s*(what|who|where|when|why|how|which|do|did|does|can|could|is|are|remember)\b", re.I
 )
@@ -272,9 +270,7 @@ class OfflineChatModel(BaseChatModel):
     def get_num_tokens(self, text: str) -> int:
         return count_tokens(text)
 
-    def _answer(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> str:
+    def _answer(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> str:
         """The text a call produces: JSON of a registered answer, or Eliza's reply."""
         key = kwargs.get("offline_schema")
         if key is not None:
@@ -407,3 +403,8 @@ class OfflineChatModel(BaseChatModel):
         if include_raw:
             return bound | RunnableLambda(parse_with_raw, afunc=aparse_with_raw)
         return bound | RunnableLambda(parse, afunc=aparse)
+
+
+# Every workflow's offline answers register themselves on import (kept last: they import
+# `register_answer` from this module).
+from services.llm import answers as _answers  # noqa: E402, F401

@@ -41,14 +41,10 @@ BAD_CHAT_BODIES = [
 
 
 @pytest.mark.parametrize("path", ["/api/v1/chat", "/api/v1/chat/stream"])
-@pytest.mark.parametrize(
-    ("case", "raw", "expect"), BAD_CHAT_BODIES, ids=[c[0] for c in BAD_CHAT_BODIES]
-)
+@pytest.mark.parametrize(("case", "raw", "expect"), BAD_CHAT_BODIES, ids=[c[0] for c in BAD_CHAT_BODIES])
 async def test_bad_chat_bodies(client, services, owner, path, case, raw, expect) -> None:  # type: ignore[no-untyped-def]
     before = await counts(services)
-    r = await client.post(
-        path, content=raw, headers={**auth(owner[0]), "content-type": "application/json"}
-    )
+    r = await client.post(path, content=raw, headers={**auth(owner[0]), "content-type": "application/json"})
     assert r.status_code == 422, r.text
     assert expect in r.json()["detail"]
     assert await counts(services) == before
@@ -122,9 +118,7 @@ async def test_auth_required_everywhere_but_health(client, services, headers, de
         ("GET", f"/api/v1/threads/{uuid.uuid4()}/state"),
         ("DELETE", f"/api/v1/memories/{uuid.uuid4()}"),
     ):
-        r = await client.request(
-            method, path, json={"message": "hi", "content": "x"}, headers=headers
-        )
+        r = await client.request(method, path, json={"message": "hi", "content": "x"}, headers=headers)
         assert r.status_code == 401, (method, path, r.text)
         assert r.json()["detail"] == detail
         assert r.headers["www-authenticate"] == "Bearer"

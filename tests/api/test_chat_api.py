@@ -125,9 +125,7 @@ async def test_stream_sends_metadata_steps_tokens_then_complete(client: httpx.As
     assert complete["thread_id"] == meta["thread_id"]
     # Tokens flow while compose_reply runs: before its step event, after the branches' steps.
     first_token = kinds.index("token")
-    compose_step = next(
-        i for i, (k, d) in enumerate(events) if k == "step" and d["node"] == "compose_reply"
-    )
+    compose_step = next(i for i, (k, d) in enumerate(events) if k == "step" and d["node"] == "compose_reply")
     assert first_token < compose_step
     assert all(
         i < first_token
@@ -149,9 +147,7 @@ async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) ->
     cid = accepted["conversation_id"]
     data: list[dict] = []
     # EventSource cannot send headers: the token travels in the query string.
-    async with aconnect_sse(
-        client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}"
-    ) as source:
+    async with aconnect_sse(client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}") as source:
         headers = source.response.headers
         assert headers["cache-control"] == "no-cache"
         assert headers["x-accel-buffering"] == "no"
@@ -180,9 +176,7 @@ async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) ->
         headers=auth(user),
     )
     assert r2.json()["conversation_id"] == cid
-    async with aconnect_sse(
-        client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}"
-    ) as source:
+    async with aconnect_sse(client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}") as source:
         last = [json.loads(s.data) async for s in source.aiter_sse()][-1]
     assert last == {"type": "complete"}
     convo = (await client.get("/api/v1/companion/history", headers=auth(user))).json()[0]
@@ -191,9 +185,9 @@ async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) ->
 
 async def test_companion_stream_requires_owner_and_token(client: httpx.AsyncClient) -> None:
     user = uid()
-    cid = (
-        await client.post("/api/v1/companion/chat", json={"message": "hi"}, headers=auth(user))
-    ).json()["conversation_id"]
+    cid = (await client.post("/api/v1/companion/chat", json={"message": "hi"}, headers=auth(user))).json()[
+        "conversation_id"
+    ]
     assert (await client.get(f"/api/v1/companion/stream/{cid}")).status_code == 401
     r = await client.get(f"/api/v1/companion/stream/{cid}?token=dev:{uid()}")
     assert r.status_code == 404
@@ -220,9 +214,7 @@ async def test_two_concurrent_turns_on_one_thread_are_both_kept_in_order(
         )
     )
     assert all(r.status_code == 200 for r in results)
-    msgs = (await client.get(f"/api/v1/threads/{tid}/state", headers=auth(user))).json()["values"][
-        "messages"
-    ]
+    msgs = (await client.get(f"/api/v1/threads/{tid}/state", headers=auth(user))).json()["values"]["messages"]
     assert len(msgs) == 10  # nothing lost: 5 turns x (user, assistant)
     # Strict alternation: each user message is answered before the next turn starts.
     assert [m["role"] for m in msgs] == ["user", "assistant"] * 5

@@ -61,14 +61,10 @@ async def jwt_client(pg_url: str, jwks_path: Path) -> AsyncIterator[httpx.AsyncC
 async def test_jwt_subject_is_the_user_and_dev_tokens_are_refused(jwt_client, key) -> None:  # type: ignore[no-untyped-def]
     sub = f"auth0|{uuid.uuid4().hex[:10]}"
     headers = {"Authorization": f"Bearer {token(key, sub=sub)}"}
-    r = await jwt_client.post(
-        "/api/v1/chat", json={"message": "My dog is called Pixel"}, headers=headers
-    )
+    r = await jwt_client.post("/api/v1/chat", json={"message": "My dog is called Pixel"}, headers=headers)
     assert r.status_code == 200
     tid = r.json()["thread_id"]
-    assert (
-        await jwt_client.get(f"/api/v1/threads/{tid}/state", headers=headers)
-    ).status_code == 200
+    assert (await jwt_client.get(f"/api/v1/threads/{tid}/state", headers=headers)).status_code == 200
     # Another subject is another user: the thread is not theirs.
     other = {"Authorization": f"Bearer {token(key, sub='someone-else')}"}
     assert (await jwt_client.get(f"/api/v1/threads/{tid}/state", headers=other)).status_code == 404
@@ -105,8 +101,6 @@ async def test_companion_stream_accepts_the_query_token(jwt_client, key) -> None
             headers={"Authorization": f"Bearer {t}"},
         )
     ).json()["conversation_id"]
-    async with aconnect_sse(
-        jwt_client, "GET", f"/api/v1/companion/stream/{cid}?token={t}"
-    ) as source:
+    async with aconnect_sse(jwt_client, "GET", f"/api/v1/companion/stream/{cid}?token={t}") as source:
         events = [json.loads(e.data) async for e in source.aiter_sse()]
     assert events[-1] == {"type": "complete"} and events[0]["type"] == "token"

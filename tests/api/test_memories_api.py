@@ -18,9 +18,7 @@ async def test_create_list_search_delete_and_isolation(client: httpx.AsyncClient
     )
     assert created.status_code == 201 and created.json()["merged"] is False
     mid = created.json()["id"]
-    await client.post(
-        "/api/v1/memories", json={"content": "My dog is called Biscuit"}, headers=alice
-    )
+    await client.post("/api/v1/memories", json={"content": "My dog is called Biscuit"}, headers=alice)
 
     # A near-identical memory is merged into the first, not stored twice.
     again = await client.post(

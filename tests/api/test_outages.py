@@ -22,12 +22,8 @@ async def test_database_down_answers_503_quickly() -> None:
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://t", timeout=20
-            ) as client:
-                ok = await client.post(
-                    "/api/v1/chat", json={"message": "hi"}, headers=auth("outage")
-                )
+            async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=20) as client:
+                ok = await client.post("/api/v1/chat", json={"message": "hi"}, headers=auth("outage"))
                 assert ok.status_code == 200
                 server._stop()  # the database goes away under a running service
                 t0 = time.perf_counter()

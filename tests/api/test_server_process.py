@@ -95,9 +95,7 @@ def test_companion_stream_bytes_are_what_eventsource_reads(server: str) -> None:
         assert s.headers["content-type"].startswith("text/event-stream")
         assert s.headers["cache-control"] == "no-cache" and s.headers["x-accel-buffering"] == "no"
         lines = [line for line in s.iter_lines() if line]
-    events = [
-        json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")
-    ]
+    events = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
     assert all(line.startswith(("data: ", ":")) for line in lines)  # data lines (and pings) only
     assert events[-1] == {"type": "complete"} and events[0]["type"] == "token"
     # A later conversation recalls the fact told in this one.

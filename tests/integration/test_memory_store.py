@@ -24,9 +24,9 @@ async def test_retrieval_is_filtered_by_user_in_the_query(services, user) -> Non
     await services.memory.add(user, "personal", "I live in Lisbon", now=NOW)
     hits = await services.memory.retrieve(user, "favourite colour green", now=NOW)
     assert all(h.content != "My favourite colour is green" for hs in hits.values() for h in hs)
-    assert (await services.memory.retrieve(other, "favourite colour", now=NOW))["personal"][
-        0
-    ].content == ("My favourite colour is green")
+    assert (await services.memory.retrieve(other, "favourite colour", now=NOW))["personal"][0].content == (
+        "My favourite colour is green"
+    )
 
 
 async def test_tier_quotas_and_ranking(services, user) -> None:  # type: ignore[no-untyped-def]
@@ -34,12 +34,8 @@ async def test_tier_quotas_and_ranking(services, user) -> None:  # type: ignore[
         await services.memory.add(
             user, "personal", f"running fact number {i} about marathon training", now=NOW
         )
-        await services.memory.add(
-            user, "project", f"marathon project note {i} training plan", now=NOW
-        )
-        await services.memory.add(
-            user, "task", f"task {i}: marathon training session logged", now=NOW
-        )
+        await services.memory.add(user, "project", f"marathon project note {i} training plan", now=NOW)
+        await services.memory.add(user, "task", f"task {i}: marathon training session logged", now=NOW)
     hits = await services.memory.retrieve(user, "marathon training", now=NOW)
     assert [len(hits[t]) for t in ("personal", "project", "task")] == [5, 3, 3]
     for tier_hits in hits.values():
@@ -51,12 +47,8 @@ async def test_ranking_uses_recency_and_frequency(services, user) -> None:  # ty
     old, _ = await services.memory.add(
         user, "personal", "I enjoy painting watercolours", now=NOW - timedelta(days=60)
     )
-    new, _ = await services.memory.add(
-        user, "personal", "I enjoy painting watercolour landscapes", now=NOW
-    )
-    hits = (await services.memory.retrieve(user, "painting watercolours", now=NOW, touch=False))[
-        "personal"
-    ]
+    new, _ = await services.memory.add(user, "personal", "I enjoy painting watercolour landscapes", now=NOW)
+    hits = (await services.memory.retrieve(user, "painting watercolours", now=NOW, touch=False))["personal"]
     by_id = {h.id: h for h in hits}
     # The score is exactly the documented formula over the stored stats.
     for h in hits:
@@ -82,9 +74,7 @@ async def test_retrieval_updates_access_stats(services, user) -> None:  # type: 
     )
     assert row["access_count"] == 2 and row["accessed_at"] == later
     await services.memory.retrieve(user, "partner Sam", now=later, touch=False)
-    row = await services.db.fetchrow(
-        "SELECT access_count FROM memories WHERE id = %s", (uuid.UUID(mid),)
-    )
+    row = await services.db.fetchrow("SELECT access_count FROM memories WHERE id = %s", (uuid.UUID(mid),))
     assert row["access_count"] == 2
 
 
@@ -101,9 +91,7 @@ async def test_near_duplicates_merge_within_user_and_tier_only(services, user) -
     )
     assert row["metadata"]["tags"] == ["a", "b"] and row["access_count"] == 1
     # The same text in another tier, or for another user, is a different memory.
-    c, merged_c = await services.memory.add(
-        user, "project", "I am training for the Berlin marathon", now=NOW
-    )
+    c, merged_c = await services.memory.add(user, "project", "I am training for the Berlin marathon", now=NOW)
     other = (await services.users.ensure(f"dup-{uuid.uuid4().hex[:8]}")).id
     d, merged_d = await services.memory.add(
         other, "personal", "I am training for the Berlin marathon", now=NOW
@@ -118,36 +106,22 @@ async def test_near_duplicates_merge_within_user_and_tier_only(services, user) -
 
 async def test_task_memories_expire_after_30_days(services, user) -> None:  # type: ignore[no-untyped-def]
     mid, _ = await services.memory.add(user, "task", "Logged a 20 minute yoga session", now=NOW)
-    row = await services.db.fetchrow(
-        "SELECT expires_at FROM memories WHERE id = %s", (uuid.UUID(mid),)
-    )
+    row = await services.db.fetchrow("SELECT expires_at FROM memories WHERE id = %s", (uuid.UUID(mid),))
     assert row["expires_at"] == NOW + timedelta(days=30)
     pid, _ = await services.memory.add(user, "personal", "Yoga calms me down", now=NOW)
-    assert (
-        await services.db.fetchrow(
-            "SELECT expires_at FROM memories WHERE id = %s", (uuid.UUID(pid),)
-        )
-    )["expires_at"] is None
-    assert (await services.memory.retrieve(user, "yoga session", now=NOW + timedelta(days=29)))[
-        "task"
-    ]
-    assert (await services.memory.retrieve(user, "yoga session", now=NOW + timedelta(days=31)))[
-        "task"
-    ] == []
+    assert (await services.db.fetchrow("SELECT expires_at FROM memories WHERE id = %s", (uuid.UUID(pid),)))[
+        "expires_at"
+    ] is None
+    assert (await services.memory.retrieve(user, "yoga session", now=NOW + timedelta(days=29)))["task"]
+    assert (await services.memory.retrieve(user, "yoga session", now=NOW + timedelta(days=31)))["task"] == []
 
 
 async def test_idempotent_write_with_a_given_id(services, user) -> None:  # type: ignore[no-untyped-def]
     mid = uuid.uuid4()
-    first = await services.memory.add(
-        user, "task", "Wrote the intro chapter", now=NOW, memory_id=mid
-    )
-    n = (
-        await services.db.fetchrow("SELECT count(*) AS n FROM memories WHERE user_id = %s", (user,))
-    )["n"]
-    second = await services.memory.add(
-        user, "task", "Wrote the intro chapter", now=NOW, memory_id=mid
-    )
+    first = await services.memory.add(user, "task", "Wrote the intro chapter", now=NOW, memory_id=mid)
+    n = (await services.db.fetchrow("SELECT count(*) AS n FROM memories WHERE user_id = %s", (user,)))["n"]
+    second = await services.memory.add(user, "task", "Wrote the intro chapter", now=NOW, memory_id=mid)
     assert first[0] == second[0] == str(mid)
-    assert (
-        await services.db.fetchrow("SELECT count(*) AS n FROM memories WHERE user_id = %s", (user,))
-    )["n"] == n
+    assert (await services.db.fetchrow("SELECT count(*) AS n FROM memories WHERE user_id = %s", (user,)))[
+        "n"
+    ] == n

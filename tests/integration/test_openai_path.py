@@ -16,6 +16,7 @@ import pytest_asyncio
 from httpx_sse import aconnect_sse
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from core.errors import ModelOutputInvalid
 from core.settings import Settings
 from services.embeddings import CachedEmbeddings, build_embeddings
 from services.llm.gateway import ModelGateway, build_gateway
@@ -246,18 +247,34 @@ async def test_structured_parses_tool_call_arguments(
     ]
 
 
-async def test_structured_output_off_schema_raises_without_retry_but_is_accounted(
+async def test_off_schema_output_is_retried_with_the_error_fed_back(
     server: FakeOpenAI, gateway: ModelGateway, sink: RecordingSink
 ) -> None:
-    server.tool_arguments = lambda name, schema, body: {"emotion": {"sadness": 7}}  # > 1
+    answers = iter([{"emotion": {"sadness": 7}}, {"emotion": {"sadness": 0.8}}])  # 7 > 1
+    server.tool_arguments = lambda name, schema, body: next(answers)
 
-    with pytest.raises(ValueError, match="did not match TurnAnalysis"):
-        await gateway.structured(
-            TurnAnalysis, [HumanMessage("hi")], site="test.analysis", user_id=None
-        )
+    analysis, usage = await gateway.structured(
+        TurnAnalysis, [HumanMessage("hi")], site="test.analysis", user_id=None
+    )
 
-    assert len(server.requests) == 1
-    assert [r["site"] for r in sink.records] == ["test.analysis"]  # the tokens were spent
+    assert analysis.emotion.sadness == 0.8
+    assert len(server.requests) == 2
+    feedback = server.requests[1]["messages"][-1]["content"]
+    assert "not a valid TurnAnalysis" in feedback and "less than or equal to 1" in feedback
+    assert '"sadness": 7' in feedback  # the model sees what it answered
+    assert usage.calls == 2 and len(sink.records) == 2  # both calls' tokens were spent
+
+
+async def test_output_that_stays_off_schema_fails_clearly_and_is_accounted(
+    server: FakeOpenAI, gateway: ModelGateway, sink: RecordingSink
+) -> None:
+    server.tool_arguments = lambda name, schema, body: {"emotion": {"sadness": 7}}
+
+    with pytest.raises(ModelOutputInvalid, match="TurnAnalysis output stayed invalid after 3 attempts"):
+        await gateway.structured(TurnAnalysis, [HumanMessage("hi")], site="test.analysis", user_id=None)
+
+    assert len(server.requests) == 3  # 1 + LLM_VALIDATION_RETRIES
+    assert [r["site"] for r in sink.records] == ["test.analysis"] * 3
 
 
 async def test_embeddings_are_cached_by_content(server: FakeOpenAI, llm_settings: Settings) -> None:
@@ -339,9 +356,7 @@ async def test_chat_turn_answers_and_records_usage_per_call(
     server.reply_text = "I'm sorry you feel low. Want to take a short walk with Rex?"
     server.tool_arguments = lambda name, schema, body: SAD_ANALYSIS
 
-    r = await client2.post(
-        "/api/v1/chat", json={"message": "I feel low today."}, headers=auth("openai-user")
-    )
+    r = await client2.post("/api/v1/chat", json={"message": "I feel low today."}, headers=auth("openai-user"))
 
     assert r.status_code == 200, r.text
     body = r.json()
@@ -385,9 +400,7 @@ async def test_chat_degrades_when_the_analysis_keeps_failing(
     server.tool_arguments = broken
     subject = uid()
 
-    r = await client2.post(
-        "/api/v1/chat", json={"message": "I am so sad and tired."}, headers=auth(subject)
-    )
+    r = await client2.post("/api/v1/chat", json={"message": "I am so sad and tired."}, headers=auth(subject))
 
     assert r.status_code == 200, r.text
     body = r.json()
@@ -399,9 +412,7 @@ async def test_chat_degrades_when_the_analysis_keeps_failing(
     assert [row["site"] for row in rows] == ["chat.compose_reply"]
 
 
-async def test_chat_stream_sends_reply_tokens(
-    server: FakeOpenAI, client2: httpx.AsyncClient
-) -> None:
+async def test_chat_stream_sends_reply_tokens(server: FakeOpenAI, client2: httpx.AsyncClient) -> None:
     server.reply_text = "Small steps still count. What is one thing you could do now?"
 
     async with aconnect_sse(

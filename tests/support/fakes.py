@@ -94,9 +94,7 @@ class _Recorder:
     def behaviour(self, op: str | None = None) -> Behaviour:
         return self.behaviours.setdefault(op or self.primary, Behaviour())
 
-    def fail(
-        self, error: BaseException, *, times: int | None = None, op: str | None = None
-    ) -> None:
+    def fail(self, error: BaseException, *, times: int | None = None, op: str | None = None) -> None:
         """Raise `error` on every call of `op` (default: the primary one), or on its next
         `times` calls only."""
         b = self.behaviour(op)
@@ -129,9 +127,7 @@ def analysis(
     **scores: float,
 ) -> TurnAnalysis:
     """A `TurnAnalysis` with the given emotion scores, e.g. `analysis(sadness=0.8)`."""
-    return TurnAnalysis(
-        emotion=EmotionScores(**scores), durable_fact=durable_fact, fact_kind=fact_kind
-    )
+    return TurnAnalysis(emotion=EmotionScores(**scores), durable_fact=durable_fact, fact_kind=fact_kind)
 
 
 @dataclass
@@ -225,9 +221,7 @@ class ScriptedChatModel(OfflineChatModel):
         await self.behaviour(kind).act()
         return call
 
-    def _answer(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> str:
+    def _answer(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> str:
         return self._scripted_text(messages, kwargs)
 
     def _generate(

@@ -53,9 +53,7 @@ def _b64(data: bytes) -> str:
 def _forge(header: dict[str, Any], secret: bytes | None) -> str:
     """Hand-built token: PyJWT refuses to create these, which is exactly the point."""
     signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(_claims()).encode())}"
-    sig = (
-        b"" if secret is None else hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-    )
+    sig = b"" if secret is None else hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{_b64(sig)}"
 
 
@@ -222,9 +220,7 @@ async def test_jwt_expired(file_auth: Authenticator, key1: rsa.RSAPrivateKey) ->
     await _fails(file_auth, _sign(key1, "k1", exp=int(time.time()) - 60), "token expired")
 
 
-async def test_jwt_leeway_accepts_just_expired(
-    file_auth: Authenticator, key1: rsa.RSAPrivateKey
-) -> None:
+async def test_jwt_leeway_accepts_just_expired(file_auth: Authenticator, key1: rsa.RSAPrivateKey) -> None:
     p = await file_auth.authenticate(_sign(key1, "k1", exp=int(time.time()) - 5))
     assert p.subject == "user-1"
 
@@ -343,9 +339,7 @@ async def test_jwks_url_refetch_rate_limited(
 
     # A burst of garbage kids, concurrent and then sequential: exactly one refetch.
     tokens = [_sign(key1, f"garbage-{i}") for i in range(20)]
-    results = await asyncio.gather(
-        *(url_auth.authenticate(t) for t in tokens), return_exceptions=True
-    )
+    results = await asyncio.gather(*(url_auth.authenticate(t) for t in tokens), return_exceptions=True)
     assert all(isinstance(r, AuthError) and r.message == "unknown signing key" for r in results)
     for t in tokens:
         await _fails(url_auth, t, "unknown signing key")
@@ -361,9 +355,7 @@ async def test_jwks_url_refetch_rate_limited(
     assert jwks_server.hits == 3
 
 
-async def test_jwks_url_forged_headers_never_fetch(
-    url_auth: Authenticator, jwks_server: JwksServer
-) -> None:
+async def test_jwks_url_forged_headers_never_fetch(url_auth: Authenticator, jwks_server: JwksServer) -> None:
     await _fails(url_auth, _forge({"alg": "none", "kid": "x"}, None), "unsupported algorithm")
     await _fails(url_auth, _forge({"alg": "HS256", "kid": "x"}, b"s"), "unsupported algorithm")
     assert jwks_server.hits == 0

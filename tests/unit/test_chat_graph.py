@@ -95,9 +95,7 @@ async def run_turn(
     out: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    async for mode, chunk in graph.astream(
-        inputs, config, context=ctx, stream_mode=["custom", "values"]
-    ):
+    async for mode, chunk in graph.astream(inputs, config, context=ctx, stream_mode=["custom", "values"]):
         if mode == "values":
             out = chunk
         else:
@@ -265,9 +263,7 @@ async def test_failed_branch_falls_back_and_turn_still_answers(
         assert turn.seconds < 1.5
 
     degraded = [
-        r
-        for r in caplog.records
-        if r.name == "delight.graph" and getattr(r, "outcome", None) == "degraded"
+        r for r in caplog.records if r.name == "delight.graph" and getattr(r, "outcome", None) == "degraded"
     ]
     assert len(degraded) == 1
     record: Any = degraded[0]
@@ -290,9 +286,7 @@ async def test_failed_branch_falls_back_and_turn_still_answers(
     ],
     ids=["two", "all-three"],
 )
-async def test_several_failed_branches_are_all_named(
-    svc: FakeServices, broken: dict[str, str]
-) -> None:
+async def test_several_failed_branches_are_all_named(svc: FakeServices, broken: dict[str, str]) -> None:
     for branch, mode in broken.items():
         _break(svc, branch, mode)
     graph = make_graph(svc)
@@ -418,7 +412,8 @@ async def test_durable_fact_writes_personal_memory_too() -> None:
 
     await run_turn(graph, svc, "My sister Maya visited", ctx=ctx)
 
-    human = (await full_state(graph, "t-fact"))["messages"][0]
+    state = await full_state(graph, "t-fact")
+    human = state["messages"][0]
     task_id, fact_id = _ids(human.id)
     assert [(m["tier"], m["id"]) for m in svc.memory.added] == [
         ("task", task_id),
@@ -426,7 +421,12 @@ async def test_durable_fact_writes_personal_memory_too() -> None:
     ]
     task, personal = svc.memory.added
     assert task["content"] == f"User said: My sister Maya visited\nEliza replied: {REPLY}"
-    assert task["metadata"] == {"thread_id": "t-fact", "emotion": "love", "tags": ["chat"]}
+    assert task["metadata"] == {
+        "thread_id": "t-fact",
+        "emotion": "love",
+        "emotion_scores": state["emotion"].scores,
+        "tags": ["chat"],
+    }
     assert personal["content"] == SISTER
     assert personal["metadata"] == {"kind": "fact", "source": "chat", "thread_id": "t-fact"}
     assert {m["user_id"] for m in svc.memory.added} == {uuid.UUID(ctx.user_id or "")}
@@ -476,9 +476,7 @@ async def test_rerunning_remember_exchange_rewrites_the_same_ids() -> None:
 
 
 @pytest.mark.parametrize("make_error", [connection_error, rate_limit_error])
-async def test_transient_error_before_first_token_is_retried(
-    svc: FakeServices, make_error: Any
-) -> None:
+async def test_transient_error_before_first_token_is_retried(svc: FakeServices, make_error: Any) -> None:
     svc.model.fail("reply", make_error(), times=2)
     graph = make_graph(svc)
 

@@ -193,9 +193,7 @@ async def test_cache_size_zero_caches_nothing() -> None:
 
 
 def test_cache_key_is_sha256_of_text() -> None:
-    assert CachedEmbeddings.key("") == (
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    )
+    assert CachedEmbeddings.key("") == ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     assert CachedEmbeddings.key("a") != CachedEmbeddings.key("A")
 
 

@@ -38,9 +38,7 @@ def test_recency_boost_shape(p: RankingParams) -> None:
     assert recency_boost(_ago(2 * p.half_life_days), NOW, p) == pytest.approx(
         p.recency_floor + (1 - p.recency_floor) / 4
     )
-    assert recency_boost(_ago(50 * p.half_life_days), NOW, p) == pytest.approx(
-        p.recency_floor, abs=1e-9
-    )
+    assert recency_boost(_ago(50 * p.half_life_days), NOW, p) == pytest.approx(p.recency_floor, abs=1e-9)
     ages = [0, 0.001, 0.5, 1, 3, 7, 14, 30, 90, 365, 3650, 100_000]
     boosts = [recency_boost(_ago(a), NOW, p) for a in ages]
     assert all(b >= p.recency_floor for b in boosts)
@@ -115,8 +113,6 @@ def test_rank_score_frequency_can_outrank_similarity_only_up_to_the_cap() -> Non
             assert ratio <= P.frequency_cap * sim / 0.9 + 1e-12
 
 
-@pytest.mark.parametrize(
-    ("distance", "similarity"), [(0.0, 1.0), (1.0, 0.0), (2.0, -1.0), (0.25, 0.75)]
-)
+@pytest.mark.parametrize(("distance", "similarity"), [(0.0, 1.0), (1.0, 0.0), (2.0, -1.0), (0.25, 0.75)])
 def test_cosine_similarity_from_distance(distance: float, similarity: float) -> None:
     assert cosine_similarity_from_distance(distance) == pytest.approx(similarity)

@@ -154,9 +154,7 @@ async def test_usage_reaches_callbacks(model: OfflineChatModel) -> None:
 
 
 async def test_determinism(model: OfflineChatModel) -> None:
-    prompt = _reply_prompt(
-        "I'm stuck on my thesis", dominant="sadness", score=0.5, memories=[EXAMS]
-    )
+    prompt = _reply_prompt("I'm stuck on my thesis", dominant="sadness", score=0.5, memories=[EXAMS])
     first, second = await model.ainvoke(prompt), await OfflineChatModel().ainvoke(prompt)
     assert first.text == second.text
     analysis = model.with_structured_output(TurnAnalysis)

@@ -87,12 +87,8 @@ BAD_ENVS = [
     pytest.param({"DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL", id="mysql-url"),
     pytest.param({"DB_POOL_MIN": "5", "DB_POOL_MAX": "2"}, "DB_POOL_MIN", id="pool-min-gt-max"),
     pytest.param({"AUTH_MODE": "jwt"}, "AUTH_MODE", id="jwt-bare"),
-    pytest.param(
-        {"AUTH_MODE": "jwt", "JWT_JWKS_URL": "https://i/jwks.json"}, "AUTH_MODE", id="jwt-no-aud"
-    ),
-    pytest.param(
-        {"AUTH_MODE": "jwt", "JWT_AUDIENCE": "a", "JWT_ISSUER": "i"}, "AUTH_MODE", id="jwt-no-jwks"
-    ),
+    pytest.param({"AUTH_MODE": "jwt", "JWT_JWKS_URL": "https://i/jwks.json"}, "AUTH_MODE", id="jwt-no-aud"),
+    pytest.param({"AUTH_MODE": "jwt", "JWT_AUDIENCE": "a", "JWT_ISSUER": "i"}, "AUTH_MODE", id="jwt-no-jwks"),
     pytest.param({"AUTH_MODE": "oauth"}, "AUTH_MODE", id="auth-mode-unknown"),
     pytest.param({"LOG_LEVEL": "chatty"}, "LOG_LEVEL", id="log-level"),
     pytest.param({"EMBEDDING_DIM": "4"}, "EMBEDDING_DIM", id="embedding-dim-small"),

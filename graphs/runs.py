@@ -1,0 +1,116 @@
+"""Background graph runs: a `runs` row records each (pending → running → succeeded/failed); the
+run's checkpoints live on the deterministic thread `run:<run_id>`, so a retried run resumes
+instead of redoing finished steps. This in-process dispatcher runs them as asyncio tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+
+from core.errors import DelightError
+from core.logging import get_logger
+from nodes.context import Context
+from services.container import Services
+
+log = get_logger("delight.runs")
+Event = dict[str, Any]
+
+
+def run_thread(run_id: uuid.UUID) -> str:
+    return f"run:{run_id}"
+
+
+async def execute(
+    graph: CompiledStateGraph,
+    services: Services,
+    *,
+    workflow: str,
+    user_id: str,
+    payload: dict[str, Any],
+    run_id: uuid.UUID,
+    on_event: Callable[[Event], None] | None = None,
+    timezone: str = "UTC",
+) -> dict[str, Any]:
+    """Run `workflow` to the end, recording its status and result on the run row. A run that
+    already succeeded returns its stored result; a failed or interrupted one resumes."""
+    thread_id = run_thread(run_id)
+    await services.runs.create(run_id, uuid.UUID(user_id), workflow, thread_id, payload)
+    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
+    snapshot = await graph.aget_state(config)
+    if snapshot.values and not snapshot.next:
+        return dict(snapshot.values)  # finished before: nothing to redo
+    inputs = None if snapshot.next else payload  # resume from the interrupted step
+    ctx = Context(
+        user_id=user_id, thread_id=thread_id, timezone=timezone, now=datetime.now(UTC), services=services
+    )
+    await services.runs.mark(run_id, "running")
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {}
+    try:
+        async for mode, chunk in graph.astream(inputs, config, context=ctx, stream_mode=["custom", "values"]):
+            if mode == "values":
+                out = chunk
+            elif on_event is not None:
+                on_event(chunk)
+    except Exception as err:
+        message = err.message if isinstance(err, DelightError) else f"{type(err).__name__}: {err}"
+        await services.runs.mark(run_id, "failed", error=message)
+        log.warning("run failed", extra={"workflow": workflow, "run_id": str(run_id), "error": message})
+        raise
+    await services.runs.mark(run_id, "succeeded", result=out)
+    log.info(
+        "run done",
+        extra={
+            "workflow": workflow,
+            "run_id": str(run_id),
+            "ms": round((time.perf_counter() - t0) * 1000, 1),
+        },
+    )
+    return out
+
+
+class InProcessDispatcher:
+    """Starts runs as tasks of this process (the default without a job queue)."""
+
+    def __init__(self, services: Services, graphs: dict[str, CompiledStateGraph]) -> None:
+        self.services = services
+        self.graphs = graphs
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def dispatch(
+        self, workflow: str, *, user_id: str, payload: dict[str, Any], run_id: uuid.UUID
+    ) -> None:
+        await self.services.runs.create(run_id, uuid.UUID(user_id), workflow, run_thread(run_id), payload)
+
+        async def run() -> None:
+            try:
+                await execute(
+                    self.graphs[workflow],
+                    self.services,
+                    workflow=workflow,
+                    user_id=user_id,
+                    payload=payload,
+                    run_id=run_id,
+                )
+            except Exception:  # recorded on the run row by `execute`
+                pass
+
+        task = asyncio.create_task(run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for every started run (tests; graceful shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -1,0 +1,6 @@
+"""Offline answers to the structured schemas of each workflow (registered on import).
+
+Each module registers its schemas with `services.llm.offline.register_answer`; the offline
+model imports this package so every schema the graphs use has an answer."""
+
+from services.llm.answers import adaptive, emotion, plans, prep  # noqa: F401
