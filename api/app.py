@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.routes import chat, companion, health, memories, threads
+from api.routes import chat, companion, goals, health, memories, missions, threads
 from api.turns import TurnBroker
 from core.errors import (
     Busy,
@@ -127,6 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("database unavailable", extra={"error": repr(err)})
         return JSONResponse({"detail": "database unavailable, try again shortly"}, status_code=503)
 
-    for module in (health, chat, companion, threads, memories):
+    for module in (health, chat, companion, threads, memories, goals, missions):
         app.include_router(module.router)
     return app

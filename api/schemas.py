@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MESSAGE = Field(min_length=1, max_length=5000, description="The user's message, 1-5000 chars")
 
@@ -76,3 +77,40 @@ class MemoryItem(BaseModel):
 class MemoryCreated(BaseModel):
     id: str
     merged: bool
+
+
+# --- goals and missions ---------------------------------------------------------------------
+
+ValueCategory = Literal["health", "craft", "growth", "connection"]
+
+
+class GoalCreate(Strict):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=2000)
+    value_category: ValueCategory
+    target_date: dt.date | None = None
+
+
+class GoalPatch(Strict):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    value_category: ValueCategory | None = None
+    target_date: dt.date | None = None
+    status: Literal["active", "paused", "completed", "archived"] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> GoalPatch:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: give at least one field")
+        for name in ("title", "value_category", "status"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class MissionComplete(Strict):
+    minutes: int | None = Field(None, ge=1, le=600, description="Minutes actually spent")
+
+
+class ProcessRequest(Strict):
+    mission_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)

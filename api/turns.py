@@ -16,6 +16,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Overwrite
 
 from core.logging import get_logger
+from graphs.runs import invoke
 from nodes.context import Context
 from services.container import Services
 from services.users import User
@@ -84,13 +85,7 @@ async def run_turn(
             "usage": Overwrite(Usage()),
             "degraded": Overwrite([]),
         }
-        config = {"configurable": {"thread_id": thread_id}, "run_id": run_id, "recursion_limit": 25}
-        out: dict[str, Any] = {}
-        async for mode, chunk in graph.astream(inputs, config, context=ctx, stream_mode=["custom", "values"]):
-            if mode == "values":
-                out = chunk
-            elif on_event is not None:
-                on_event(chunk)
+        out = await invoke(graph, inputs, ctx, config={"run_id": run_id}, on_event=on_event)
     body = turn_body(thread_id, out)
     log.info(
         "turn done",

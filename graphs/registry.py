@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from langgraph.graph import StateGraph
 
-from graphs import chat
+from core.settings import Settings
+from graphs import adaptive, chat, decomposition, goal_creation, processing
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,8 @@ class Workflow:
     build: Callable[[], StateGraph]
     module: str  # where `graph` (the checkpointer-less compile for Studio) lives
     description: str
+    # Per-run config the workflow needs (e.g. its concurrency limit as `max_concurrency`).
+    run_config: Callable[[Settings], dict[str, Any]] | None = None
 
 
 WORKFLOWS: dict[str, Workflow] = {

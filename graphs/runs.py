@@ -22,6 +22,34 @@ log = get_logger("delight.runs")
 Event = dict[str, Any]
 
 
+async def invoke(
+    graph: CompiledStateGraph,
+    inputs: dict[str, Any] | None,
+    ctx: Context,
+    *,
+    config: dict[str, Any] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    durability: str | None = None,
+) -> dict[str, Any]:
+    """Run a graph to its end on `ctx.thread_id`, passing its custom stream events (`step`,
+    `token`, workflow-specific ones) to `on_event`; returns the final (output-schema) values."""
+    run_config: dict[str, Any] = {
+        "recursion_limit": 50,
+        **(config or {}),
+        "configurable": {"thread_id": ctx.thread_id},
+    }
+    extra = {"durability": durability} if durability else {}
+    out: dict[str, Any] = {}
+    async for mode, chunk in graph.astream(
+        inputs, run_config, context=ctx, stream_mode=["custom", "values"], **extra
+    ):
+        if mode == "values":
+            out = chunk
+        elif on_event is not None:
+            on_event(chunk)
+    return out
+
+
 def run_thread(run_id: uuid.UUID) -> str:
     return f"run:{run_id}"
 
@@ -36,13 +64,13 @@ async def execute(
     run_id: uuid.UUID,
     on_event: Callable[[Event], None] | None = None,
     timezone: str = "UTC",
+    run_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run `workflow` to the end, recording its status and result on the run row. A run that
     already succeeded returns its stored result; a failed or interrupted one resumes."""
     thread_id = run_thread(run_id)
     await services.runs.create(run_id, uuid.UUID(user_id), workflow, thread_id, payload)
-    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
-    snapshot = await graph.aget_state(config)
+    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     if snapshot.values and not snapshot.next:
         return dict(snapshot.values)  # finished before: nothing to redo
     inputs = None if snapshot.next else payload  # resume from the interrupted step
@@ -51,13 +79,8 @@ async def execute(
     )
     await services.runs.mark(run_id, "running")
     t0 = time.perf_counter()
-    out: dict[str, Any] = {}
     try:
-        async for mode, chunk in graph.astream(inputs, config, context=ctx, stream_mode=["custom", "values"]):
-            if mode == "values":
-                out = chunk
-            elif on_event is not None:
-                on_event(chunk)
+        out = await invoke(graph, inputs, ctx, config=run_config, on_event=on_event)
     except Exception as err:
         message = err.message if isinstance(err, DelightError) else f"{type(err).__name__}: {err}"
         await services.runs.mark(run_id, "failed", error=message)

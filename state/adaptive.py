@@ -1,0 +1,35 @@
+"""Typed state of the adaptive_mission graph (seed Pattern 3: conditional branching).
+
+Everything in it is plain JSON (missions and the emotion as dicts), so a checkpointed run (the
+background runner's `run:<id>` threads) needs no extra types on the strict msgpack allow-list.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from state.goals import AdaptivePath, Energy
+
+
+class AdaptiveInput(TypedDict, total=False):
+    # What the user says they feel right now; None or blank: read their latest chat messages.
+    feeling: str | None
+
+
+class AdaptiveOutput(TypedDict, total=False):
+    path: AdaptivePath
+    reason: str  # why this path, with the numbers it was decided on
+    missions: list[dict[str, Any]]  # `Mission.model_dump(mode="json")` each
+    emotion: dict[str, Any]  # {"dominant": str, "scores": {label: 0-1}}
+    energy: Energy
+    completed_last_day: int
+    degraded: list[str]  # nodes that fell back to a default value
+
+
+class AdaptiveState(AdaptiveInput, AdaptiveOutput, total=False):
+    # Written by any of the parallel branches (and a path's own fallback), hence the reducer.
+    degraded: Annotated[list[str], operator.add]
+    # What the energy estimate was computed from: minutes_today, completed_today, and the
+    # recorded emotion's dominant label (None when nothing was recorded in the last 24 h).
+    energy_basis: dict[str, Any]
