@@ -8,7 +8,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint studio clean-data
+.PHONY: install run worker test lint studio clean-data
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -22,6 +22,9 @@ install: $(VENV)/.synced
 
 run: install
 	$(PY) -m api
+
+worker: install
+	$(PY) -m jobs.worker
 
 test: install
 	$(PY) -m pytest -q

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.routes import chat, companion, goals, health, memories, missions, threads
+from api.routes import chat, companion, goals, health, jobs, memories, missions, threads
 from api.turns import TurnBroker
 from core.errors import (
     Busy,
@@ -29,6 +29,9 @@ from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
 from graphs.registry import WORKFLOWS
 from graphs.runs import InProcessDispatcher
+from jobs.queue import ArqDispatcher, ArqQueue, InProcessQueue
+from jobs.scheduler import InProcessScheduler
+from jobs.tasks import JobHost
 from services.auth import Authenticator
 from services.container import Services
 
@@ -79,7 +82,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             name: w.build().compile(checkpointer=services.checkpointer, name=name)
             for name, w in WORKFLOWS.items()
         }
-        services.dispatcher = dispatcher = InProcessDispatcher(services, app.state.graphs)
+        # Background work: ARQ workers when REDIS_URL is set, else this process runs the jobs
+        # (in-process queue + cron) and the background graph runs.
+        scheduler = None
+        if settings.redis_url:
+            queue: ArqQueue | InProcessQueue = await ArqQueue.connect(settings)
+            services.dispatcher = ArqDispatcher(queue, services)  # type: ignore[arg-type]
+        else:
+            queue = InProcessQueue(settings)
+            services.dispatcher = InProcessDispatcher(services, app.state.graphs)
+        app.state.job_host = JobHost(services, app.state.graphs, queue)
+        if isinstance(queue, InProcessQueue):
+            queue.host = app.state.job_host
+            scheduler = InProcessScheduler(app.state.job_host, settings)
+            scheduler.start()
         # Start-up objects live for the process: keep them out of the GC's generations so
         # full collections stay short under load.
         gc.collect()
@@ -89,7 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.broker.close()
-            await dispatcher.close()
+            if scheduler is not None:
+                await scheduler.close()
+            if isinstance(services.dispatcher, InProcessDispatcher):
+                await services.dispatcher.close()
+            await queue.close()
             await auth.aclose()
             await services.close()
 
@@ -127,6 +147,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("database unavailable", extra={"error": repr(err)})
         return JSONResponse({"detail": "database unavailable, try again shortly"}, status_code=503)
 
-    for module in (health, chat, companion, threads, memories, goals, missions):
+    for module in (health, chat, companion, threads, memories, goals, missions, jobs):
         app.include_router(module.router)
     return app

@@ -53,7 +53,19 @@ async def current_user_or_query_token(
     return await get_services(request).users.ensure(principal.subject)
 
 
+async def admin_user(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Admin is a role claim in JWT mode and ADMIN_USER_IDS in dev mode."""
+    principal = await _principal(request, creds.credentials if creds else None)
+    if not principal.is_admin:
+        raise HTTPException(403, "admin role required")
+    return principal
+
+
 Svc = Annotated[Services, Depends(get_services)]
+AdminUser = Annotated[Principal, Depends(admin_user)]
 Graphs = Annotated[dict[str, CompiledStateGraph], Depends(get_graphs)]
 Broker = Annotated[TurnBroker, Depends(get_broker)]
 CurrentUser = Annotated[User, Depends(current_user)]

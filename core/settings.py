@@ -18,6 +18,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 ROOT = Path(__file__).resolve().parent.parent
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_hhmm(value: str) -> tuple[int, int]:
+    hour, sep, minute = value.partition(":")
+    if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+        raise ValueError("must be HH:MM (24-hour)")
+    return int(hour), int(minute)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
@@ -62,6 +72,20 @@ class Settings(BaseSettings):
     decompose_concurrency: int = Field(3, ge=1, le=20)
     mission_concurrency: int = Field(5, ge=1, le=50)
 
+    # --- background jobs ---
+    # Unset: the API runs jobs on an in-process scheduler (no Redis needed). `make worker`
+    # defaults to redis://127.0.0.1:6379.
+    redis_url: str | None = None
+    job_timeout_s: float = Field(300.0, gt=0)
+    job_max_tries: int = Field(3, ge=1, le=20)
+    job_retry_base_s: float = Field(2.0, ge=0)
+    job_concurrency: int = Field(5, ge=1, le=100)
+    nightly_at: str = "02:00"  # UTC, HH:MM
+    weekly_at: str = "mon 03:00"  # UTC, weekday HH:MM
+    nudge_sweep_minute: int = Field(0, ge=0, le=59)  # hourly, at this minute
+    email_webhook_url: str | None = None  # unset: email nudges are logged, not sent
+    sms_webhook_url: str | None = None  # unset: sms nudges are logged, not sent
+
     # --- memory ---
     memory_quota_personal: int = Field(5, ge=0)
     memory_quota_project: int = Field(3, ge=0)
@@ -78,6 +102,18 @@ class Settings(BaseSettings):
 
     # --- progress ---
     dci_window_days: int = Field(7, ge=1, le=90)
+
+    # --- simulation (offline model and embedder only; benchmarks; 0 = off) ---
+    # Simulated wait before a model call's first token (ms).
+    sim_llm_first_token_ms: float = Field(0.0, ge=0)
+    # Simulated wait per streamed output chunk of a model call (ms).
+    sim_llm_token_ms: float = Field(0.0, ge=0)
+    # Simulated wait per embedding request that misses the cache (ms).
+    sim_embed_ms: float = Field(0.0, ge=0)
+    # Each simulated call's waits are scaled by a seeded uniform factor in [1 - j, 1 + j].
+    sim_jitter: float = Field(0.0, ge=0, lt=1)
+    # Seed of the simulated jitter (the same seed gives the same sequence of factors).
+    sim_seed: int = 0
 
     # --- auth ---
     auth_mode: Literal["dev", "jwt"] = "dev"
@@ -102,6 +138,28 @@ class Settings(BaseSettings):
     def _postgres_url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
+        return v
+
+    @field_validator("nightly_at")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        parse_hhmm(v)
+        return v
+
+    @field_validator("weekly_at")
+    @classmethod
+    def _weekly(cls, v: str) -> str:
+        day, _, at = v.partition(" ")
+        if day.lower() not in WEEKDAYS:
+            raise ValueError("must look like 'mon 03:00'")
+        parse_hhmm(at)
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
         return v
 
     @model_validator(mode="after")

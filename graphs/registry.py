@@ -9,7 +9,7 @@ from typing import Any
 from langgraph.graph import StateGraph
 
 from core.settings import Settings
-from graphs import adaptive, chat, decomposition, goal_creation, processing
+from graphs import adaptive, chat, decomposition, goal_creation, maintenance, processing, weekly_quests
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,47 @@ class Workflow:
 
 WORKFLOWS: dict[str, Workflow] = {
     w.name: w
-    for w in (Workflow("chat", chat.build, "graphs/chat.py", "Eliza's chat turn (fan-out, fan-in)"),)
+    for w in (
+        Workflow("chat", chat.build, "graphs/chat.py", "Eliza's chat turn (fan-out, fan-in)"),
+        Workflow(
+            "goal_creation",
+            goal_creation.build,
+            "graphs/goal_creation.py",
+            "Create a goal with memory, then start its decomposition",
+        ),
+        Workflow(
+            "goal_decomposition",
+            decomposition.build,
+            "graphs/decomposition.py",
+            "Goal → milestones → missions (waterfall, per-milestone fan-out)",
+            decomposition.run_config,
+        ),
+        Workflow(
+            "adaptive_mission",
+            adaptive.build,
+            "graphs/adaptive.py",
+            "The next mission from emotion, energy and the day's completions",
+        ),
+        Workflow(
+            "process_missions",
+            processing.build,
+            "graphs/processing.py",
+            "Prepare many missions concurrently under a limit, failures isolated",
+            processing.run_config,
+        ),
+        Workflow(
+            "weekly_quests",
+            weekly_quests.build,
+            "graphs/weekly_quests.py",
+            "Weekly quests for one user (background job)",
+        ),
+        Workflow(
+            "nightly_maintenance",
+            maintenance.build,
+            "graphs/maintenance.py",
+            "Prune, consolidate, DCI, hidden quests in parallel (background job)",
+        ),
+    )
 }
 
 

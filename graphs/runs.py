@@ -50,6 +50,23 @@ async def invoke(
     return out
 
 
+async def resume_or_start(
+    graph: CompiledStateGraph,
+    payload: dict[str, Any],
+    ctx: Context,
+    *,
+    run_config: dict[str, Any] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> dict[str, Any]:
+    """Run on the context's (deterministic) thread: a finished run returns its state, an
+    interrupted one resumes at the step that did not finish, a new one starts."""
+    snapshot = await graph.aget_state({"configurable": {"thread_id": ctx.thread_id}})
+    if snapshot.values and not snapshot.next:
+        return dict(snapshot.values)
+    inputs = None if snapshot.next else payload
+    return await invoke(graph, inputs, ctx, config=run_config, on_event=on_event)
+
+
 def run_thread(run_id: uuid.UUID) -> str:
     return f"run:{run_id}"
 
@@ -70,17 +87,13 @@ async def execute(
     already succeeded returns its stored result; a failed or interrupted one resumes."""
     thread_id = run_thread(run_id)
     await services.runs.create(run_id, uuid.UUID(user_id), workflow, thread_id, payload)
-    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-    if snapshot.values and not snapshot.next:
-        return dict(snapshot.values)  # finished before: nothing to redo
-    inputs = None if snapshot.next else payload  # resume from the interrupted step
     ctx = Context(
         user_id=user_id, thread_id=thread_id, timezone=timezone, now=datetime.now(UTC), services=services
     )
     await services.runs.mark(run_id, "running")
     t0 = time.perf_counter()
     try:
-        out = await invoke(graph, inputs, ctx, config=run_config, on_event=on_event)
+        out = await resume_or_start(graph, payload, ctx, run_config=run_config, on_event=on_event)
     except Exception as err:
         message = err.message if isinstance(err, DelightError) else f"{type(err).__name__}: {err}"
         await services.runs.mark(run_id, "failed", error=message)

@@ -56,7 +56,14 @@ async def load_goal(state: DecompositionState, runtime: Runtime[Context]) -> dic
     }
     plan = await svc.goals.plan(uuid.UUID(goal.id))
     if plan["milestones"]:
-        return {**update, "has_plan": True, "created": False, "complexity": None, "plan": plan, **summary(plan)}
+        return {
+            **update,
+            "has_plan": True,
+            "created": False,
+            "complexity": None,
+            "plan": plan,
+            **summary(plan),
+        }
     return {**update, "has_plan": False}
 
 

@@ -16,6 +16,10 @@ from core.settings import Settings, get_settings
 from services.db import Database
 from services.embeddings import CachedEmbeddings, build_embeddings
 from services.goals import Goals, Missions, Notifications, Runs
+from services.insights import InsightStore
+from services.maintenance import Maintenance
+from services.narrative import NarrativeStore
+from services.nudges import NudgeStore
 from services.llm.gateway import ModelGateway, build_gateway
 from services.memory import MemoryStore
 from services.progress import ProgressService
@@ -52,6 +56,10 @@ class Services:
     missions: Missions
     notifications: Notifications
     runs: Runs
+    narrative: NarrativeStore
+    insights: InsightStore
+    nudges: NudgeStore
+    maintenance: Maintenance
     # Starts background graph runs; set by the host process (API or worker), which owns the
     # compiled graphs. None where nothing can run them (then the run stays `pending`).
     dispatcher: Dispatcher | None = None
@@ -96,6 +104,10 @@ class Services:
             missions=Missions(db),
             notifications=Notifications(db),
             runs=Runs(db),
+            narrative=NarrativeStore(db),
+            insights=InsightStore(db),
+            nudges=NudgeStore(db),
+            maintenance=Maintenance(db),
         )
 
     async def close(self) -> None:

@@ -136,4 +136,22 @@ def build_embeddings(settings: Settings) -> CachedEmbeddings:
             check_embedding_ctx_length=False,
         )
         return CachedEmbeddings(inner, f"openai:{settings.embedding_model}", settings)
-    return CachedEmbeddings(OfflineEmbeddings(settings.embedding_dim), OfflineEmbeddings.name, settings)
+    offline = OfflineEmbeddings(settings.embedding_dim)
+    if settings.sim_embed_ms:
+        # Benchmarks: a simulated remote embedder (seeded jitter); same vectors, same name.
+        import asyncio
+        import random
+
+        rng, jitter = random.Random(settings.sim_seed), settings.sim_jitter
+        wait_s = settings.sim_embed_ms / 1000
+
+        class SimulatedOfflineEmbeddings(OfflineEmbeddings):
+            async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+                await asyncio.sleep(wait_s * (1.0 + jitter * (2.0 * rng.random() - 1.0)))
+                return self.embed_documents(texts)
+
+            async def aembed_query(self, text: str) -> list[float]:
+                return (await self.aembed_documents([text]))[0]
+
+        offline = SimulatedOfflineEmbeddings(settings.embedding_dim)
+    return CachedEmbeddings(offline, OfflineEmbeddings.name, settings)

@@ -2,12 +2,16 @@
 
 Everything in it is plain JSON (missions and the emotion as dicts), so a checkpointed run (the
 background runner's `run:<id>` threads) needs no extra types on the strict msgpack allow-list.
+The TypedDicts come from `typing_extensions`: on Python 3.11 pydantic can build the JSON schemas
+LangGraph serves (input, output, state) only from those, not from `typing.TypedDict`.
 """
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
+
+from typing_extensions import TypedDict
 
 from state.goals import AdaptivePath, Energy
 

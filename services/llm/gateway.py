@@ -187,7 +187,35 @@ def build_gateway(settings: Settings, sink: UsageSink | None = None) -> ModelGat
         }
         return ModelGateway(settings, models, kind="openai", sink=sink)
 
+    import random
+
     from services.llm.offline import OfflineChatModel
 
-    offline = OfflineChatModel()
+    offline = OfflineChatModel(
+        latency_ms=settings.sim_llm_first_token_ms, token_latency_ms=settings.sim_llm_token_ms
+    )
+    if settings.sim_jitter and (settings.sim_llm_first_token_ms or settings.sim_llm_token_ms):
+        # Benchmarks: each call's simulated waits scaled by a seeded factor in [1-j, 1+j].
+        rng, jitter = random.Random(settings.sim_seed), settings.sim_jitter
+
+        class JitteredOfflineChatModel(OfflineChatModel):
+            def _jittered(self) -> OfflineChatModel:
+                f = 1.0 + jitter * (2.0 * rng.random() - 1.0)
+                return self.model_copy(
+                    update={"latency_ms": self.latency_ms * f, "token_latency_ms": self.token_latency_ms * f}
+                )
+
+            async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
+                model = self._jittered()
+                return await OfflineChatModel._agenerate(model, messages, stop, run_manager, **kwargs)
+
+            async def _astream(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
+                async for chunk in OfflineChatModel._astream(
+                    self._jittered(), messages, stop, run_manager, **kwargs
+                ):
+                    yield chunk
+
+        offline = JitteredOfflineChatModel(
+            latency_ms=settings.sim_llm_first_token_ms, token_latency_ms=settings.sim_llm_token_ms
+        )
     return ModelGateway(settings, {"cheap": offline, "premium": offline}, kind="offline", sink=sink)

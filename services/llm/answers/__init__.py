@@ -3,4 +3,13 @@
 Each module registers its schemas with `services.llm.offline.register_answer`; the offline
 model imports this package so every schema the graphs use has an answer."""
 
-from services.llm.answers import adaptive, emotion, plans, prep  # noqa: F401
+from services.llm.answers import (  # noqa: F401
+    adaptive,
+    emotion,
+    insights,
+    narrative,
+    nudges,
+    plans,
+    prep,
+    quests,
+)

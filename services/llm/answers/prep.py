@@ -31,5 +31,7 @@ def mission_prep(messages: list[BaseMessage]) -> MissionPrep:
         encouragement = "Going slowly still counts, and getting started is the hardest part."
     else:
         first_step = f'Set a {starter}-minute timer and do the very first bit of "{title}".'
-        encouragement = f"It is only {minutes} minutes in total, and starting is the hardest part. You've got this."
+        encouragement = (
+            f"It is only {minutes} minutes in total, and starting is the hardest part. You've got this."
+        )
     return MissionPrep(first_step=first_step, encouragement=encouragement)

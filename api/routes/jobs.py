@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Request
+
+from api.deps import AdminUser
+from api.schemas import Strict
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+JobName = Literal["weekly_quests", "nightly_maintenance", "nudge_sweep"]
+
+
+class JobRequest(Strict):
+    user_id: uuid.UUID | None = None
+
+
+@router.post("/{name}", status_code=202)
+async def enqueue(
+    name: JobName, request: Request, admin: AdminUser, body: Annotated[JobRequest | None, Body()] = None
+) -> dict:
+    """Admin only: enqueue a job now (for one user, where the job is per user). Job ids are
+    deterministic (job + user + period): enqueueing twice in a period runs it once."""
+    from jobs.tasks import SCHEDULES
+
+    host = request.app.state.job_host
+    user_id = str(body.user_id) if body and body.user_id else None
+    if user_id is not None:
+        exists = await host.services.db.fetchrow(
+            "SELECT 1 AS ok FROM users WHERE id = %s", (uuid.UUID(user_id),)
+        )
+        if exists is None:
+            raise HTTPException(404, "user not found")
+    return {"job_ids": await SCHEDULES[name](host, user_id)}
+
+
+@router.get("/{job_id}")
+async def job_status(job_id: str, request: Request, admin: AdminUser) -> dict:
+    status = await request.app.state.job_host.queue.status(job_id)
+    if status["status"] == "not_found":
+        raise HTTPException(404, "job not found")
+    return status

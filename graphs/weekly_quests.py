@@ -1,0 +1,52 @@
+"""weekly_quests (seed: "Sequential Multi-Step Job"), one user, one ISO week.
+
+    START ── load_active_goals ─(no active goals)─ END
+               └─ analyse_completion_patterns ── write_quests ── create_quest_missions ── notify_quests
+
+Run by the weekly job on the thread `job:weekly_quests:<user>:<week>`: a retried job resumes at
+the step that failed, and the missions and the notification are keyed by user and week.
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+
+from core.settings import Settings
+from graphs.chat import DB_RETRY
+from nodes.context import Context
+from nodes.jobs import (
+    WEEKLY,
+    analyse_completion_patterns,
+    create_quest_missions,
+    has_goals,
+    load_active_goals,
+    notify_quests,
+    write_quests,
+)
+from state.jobs import WeeklyQuestsInput, WeeklyQuestsOutput, WeeklyQuestsState
+
+GRAPH = WEEKLY
+
+
+def build(settings: Settings | None = None) -> StateGraph:
+    g = StateGraph(
+        WeeklyQuestsState,
+        context_schema=Context,
+        input_schema=WeeklyQuestsInput,
+        output_schema=WeeklyQuestsOutput,
+    )
+    g.add_node(load_active_goals, retry_policy=DB_RETRY)
+    g.add_node(analyse_completion_patterns, retry_policy=DB_RETRY)
+    g.add_node(write_quests)
+    g.add_node(create_quest_missions, retry_policy=DB_RETRY)
+    g.add_node(notify_quests, retry_policy=DB_RETRY)
+    g.add_edge(START, "load_active_goals")
+    g.add_conditional_edges("load_active_goals", has_goals, ["analyse_completion_patterns", END])
+    g.add_edge("analyse_completion_patterns", "write_quests")
+    g.add_edge("write_quests", "create_quest_missions")
+    g.add_edge("create_quest_missions", "notify_quests")
+    g.add_edge("notify_quests", END)
+    return g
+
+
+graph = build().compile(name=GRAPH)

@@ -1,0 +1,129 @@
+"""The ARQ worker: `make worker` (or `python -m jobs.worker`). Several can run against one Redis
+and one Postgres; cron schedules enqueue each period's jobs once (deterministic job ids)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from arq import Retry, cron
+from arq.worker import Function, func, run_worker
+
+from core.logging import configure_logging, get_logger
+from core.settings import WEEKDAYS, Settings, get_settings, load_settings, parse_hhmm
+from graphs.registry import WORKFLOWS
+from jobs.queue import ArqDispatcher, ArqQueue, backoff_s, deserialize, redis_settings, serialize
+from jobs.tasks import JOBS, SCHEDULES, JobHost, transient
+from services.container import Services
+
+log = get_logger("delight.worker")
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx.get("settings") or get_settings()
+    configure_logging(settings.log_level)
+    services = ctx.get("services") or await Services.open(settings)
+    graphs = {
+        n: w.build(settings).compile(checkpointer=services.checkpointer, name=n) for n, w in WORKFLOWS.items()
+    }
+    queue = ArqQueue(ctx["redis"])
+    services.dispatcher = ArqDispatcher(queue, services)
+    ctx["host"] = JobHost(services, graphs, queue)
+    ctx["owns_services"] = "services" not in ctx
+    ctx["services"] = services
+    log.info("worker ready", extra={"model": services.llm.kind, "database": services.db.kind})
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if ctx.get("owns_services") and "services" in ctx:
+        await ctx["services"].close()
+
+
+def as_arq_job(name: str, settings: Settings) -> Function:
+    """Wrap a job for ARQ: transient failures and timeouts become `Retry(defer=...)` with
+    exponential backoff while tries remain; the last try's failure is logged and kept as the
+    job's result. (ARQ itself only retries on Retry; its own job_timeout fails for good, so our
+    timeout fires first, a little earlier.)"""
+    body = JOBS[name]
+
+    @functools.wraps(body)
+    async def run(ctx: dict[str, Any], *args: Any) -> Any:
+        job_try = ctx.get("job_try", 1)
+        try:
+            async with asyncio.timeout(settings.job_timeout_s * 0.95):
+                return await body(ctx["host"], *args)
+        except Exception as err:
+            if transient(err) and job_try < settings.job_max_tries:
+                delay = backoff_s(settings, job_try)
+                log.warning(
+                    "job retrying",
+                    extra={
+                        "job": name,
+                        "job_id": ctx.get("job_id"),
+                        "tries": job_try,
+                        "defer_s": round(delay, 2),
+                        "error": repr(err),
+                    },
+                )
+                raise Retry(defer=delay) from err
+            log.error(
+                "job failed",
+                extra={"job": name, "job_id": ctx.get("job_id"), "tries": job_try, "error": repr(err)},
+            )
+            raise
+
+    run.__qualname__ = run.__name__ = name
+    return func(run, name=name, timeout=settings.job_timeout_s, max_tries=settings.job_max_tries)
+
+
+def schedule_job(name: str) -> Any:
+    async def run(ctx: dict[str, Any]) -> list[str]:
+        return await SCHEDULES[name](ctx["host"])
+
+    run.__qualname__ = run.__name__ = f"schedule_{name}"
+    return run
+
+
+def cron_jobs(settings: Settings) -> list[Any]:
+    nh, nm = parse_hhmm(settings.nightly_at)
+    day, _, at = settings.weekly_at.partition(" ")
+    wh, wm = parse_hhmm(at)
+    return [
+        cron(schedule_job("nightly_maintenance"), name="cron:nightly_maintenance", hour=nh, minute=nm),
+        cron(
+            schedule_job("weekly_quests"),
+            name="cron:weekly_quests",
+            weekday=WEEKDAYS.index(day.lower()),
+            hour=wh,
+            minute=wm,
+        ),
+        cron(schedule_job("nudge_sweep"), name="cron:nudge_sweep", minute=settings.nudge_sweep_minute),
+    ]
+
+
+def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    return {
+        "functions": [as_arq_job(name, settings) for name in JOBS],
+        "cron_jobs": cron_jobs(settings),
+        "redis_settings": redis_settings(settings),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "max_tries": settings.job_max_tries,
+        "job_timeout": settings.job_timeout_s,
+        "max_jobs": settings.job_concurrency,
+        "keep_result": 3600,
+        "ctx": {"settings": settings},
+        **overrides,
+    }
+
+
+def main() -> None:
+    settings = load_settings()
+    run_worker(worker_settings(settings))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Offline answers (filled by the workflow that owns these schemas)."""
