@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     # Unset: the API runs jobs on an in-process scheduler (no Redis needed). `make worker`
     # defaults to redis://127.0.0.1:6379.
     redis_url: str | None = None
+    job_queue: str = "delight:jobs"  # ARQ queue name (separate environments sharing a Redis)
     job_timeout_s: float = Field(300.0, gt=0)
     job_max_tries: int = Field(3, ge=1, le=20)
     job_retry_base_s: float = Field(2.0, ge=0)

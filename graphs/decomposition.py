@@ -1,9 +1,9 @@
 """goal_decomposition (seed Pattern 2: sequential pipeline, "waterfall").
 
-    START ── load_goal ─┬─ (goal already planned) ───────────────────────────────────────── END
-                        └─ analyse_goal ── plan_milestones ─┬─ plan_missions (milestone 1) ─┐
-                                                            ├─ plan_missions (milestone 2) ─┼─ store_plan ── END
-                                                            └─ plan_missions (milestone n) ─┘
+    START ── load_goal ─┬─ (goal already planned) ──────────────────────────────── END
+                        └─ analyse_goal ── plan_milestones ─┬─ plan_missions (1) ─┐
+                                                            ├─ plan_missions (2) ─┼─ store_plan ── END
+                                                            └─ plan_missions (n) ─┘
 
 Input `{"goal_id": str}` (the user is the run's `Context.user_id`; someone else's goal is
 NotFound). Output `{"goal_id", "created", "milestones", "missions", "plan", "complexity"}`.

@@ -50,7 +50,10 @@ class ArqQueue:
     @classmethod
     async def connect(cls, settings: Settings) -> ArqQueue:
         pool = await create_pool(
-            redis_settings(settings), job_serializer=serialize, job_deserializer=deserialize
+            redis_settings(settings),
+            job_serializer=serialize,
+            job_deserializer=deserialize,
+            default_queue_name=settings.job_queue,
         )
         return cls(pool)
 
@@ -61,7 +64,7 @@ class ArqQueue:
         return job is not None
 
     async def status(self, job_id: str) -> dict[str, Any]:
-        job = Job(job_id, self.pool, _deserializer=deserialize)
+        job = Job(job_id, self.pool, _queue_name=self.pool.default_queue_name, _deserializer=deserialize)
         status = await job.status()
         out: dict[str, Any] = {"job_id": job_id, "status": status.value}
         if status == JobStatus.not_found:
@@ -74,7 +77,7 @@ class ArqQueue:
         result = await job.result_info()
         if result is not None:
             out["success"] = result.success
-            out["result"] = result.result if result.success else repr(result.result)
+            out["result"] = result.result if result.success else str(result.result)
             out["finished_at"] = result.finish_time.isoformat()
         return out
 

@@ -20,6 +20,10 @@ from services.container import Services
 log = get_logger("delight.worker")
 
 
+class JobFailed(RuntimeError):
+    """A job's final failure, with the tries it took and the last error."""
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
     configure_logging(settings.log_level)
@@ -40,6 +44,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["services"].close()
 
 
+def inner_timeout(job_timeout_s: float) -> float:
+    """Our timeout fires before ARQ's (which fails a job for good), leaving time to decide."""
+    return job_timeout_s - min(10.0, job_timeout_s * 0.2)
+
+
 def as_arq_job(name: str, settings: Settings) -> Function:
     """Wrap a job for ARQ: transient failures and timeouts become `Retry(defer=...)` with
     exponential backoff while tries remain; the last try's failure is logged and kept as the
@@ -51,7 +60,7 @@ def as_arq_job(name: str, settings: Settings) -> Function:
     async def run(ctx: dict[str, Any], *args: Any) -> Any:
         job_try = ctx.get("job_try", 1)
         try:
-            async with asyncio.timeout(settings.job_timeout_s * 0.95):
+            async with asyncio.timeout(inner_timeout(settings.job_timeout_s)):
                 return await body(ctx["host"], *args)
         except Exception as err:
             if transient(err) and job_try < settings.job_max_tries:
@@ -71,7 +80,8 @@ def as_arq_job(name: str, settings: Settings) -> Function:
                 "job failed",
                 extra={"job": name, "job_id": ctx.get("job_id"), "tries": job_try, "error": repr(err)},
             )
-            raise
+            # Results are stored as JSON (str of the exception): say plainly what happened.
+            raise JobFailed(f"{name} failed after {job_try} tries: {err!r}") from err
 
     run.__qualname__ = run.__name__ = name
     return func(run, name=name, timeout=settings.job_timeout_s, max_tries=settings.job_max_tries)
@@ -107,6 +117,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "functions": [as_arq_job(name, settings) for name in JOBS],
         "cron_jobs": cron_jobs(settings),
         "redis_settings": redis_settings(settings),
+        "queue_name": settings.job_queue,
         "on_startup": startup,
         "on_shutdown": shutdown,
         "job_serializer": serialize,

@@ -85,10 +85,11 @@ def insight_text(draft: WeeklyInsight) -> str:
     return f"{draft.headline}\n\n{actions}\n\n{draft.encouragement}"
 
 
-def insight_memory(week: str, draft: WeeklyInsight, dci: float) -> str:
-    """The personal memory the week leaves (the week and its numbers in it, so two weeks' memories
-    stay distinct rather than being merged as near-duplicates)."""
-    return f"Weekly Insight ({week}, DCI {dci:.2f}): {draft.headline} Next: {' '.join(draft.insights)}"
+def insight_memory(week: str, text: str, dci: float) -> str:
+    """The personal memory a stored insight leaves, made from the stored row alone (so it can be
+    rewritten to match whatever row won). The week and the DCI are in it, so two weeks' memories
+    rarely look alike enough to be merged as near-duplicates."""
+    return f"Weekly Insight ({week}, DCI {dci:.2f}): {' '.join(text.split())}"
 
 
 # --- deterministic answers (the offline model's; pure functions of the data block) -------------

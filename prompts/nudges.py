@@ -127,7 +127,9 @@ def memories_block(memories: Sequence[str]) -> str:
     return f"{MEMORIES_OPEN}\n{data}\n{MEMORIES_CLOSE}"
 
 
-def _context_fields(tone: str, channel: str, days_inactive: int, goals: Sequence[str]) -> list[tuple[str, object]]:
+def _context_fields(
+    tone: str, channel: str, days_inactive: int, goals: Sequence[str]
+) -> list[tuple[str, object]]:
     return [
         (TONE, f"{tone} ({TONE_GUIDE.get(tone, TONE_GUIDE['encouraging'])})"),
         (CHANNEL, f"{channel} ({CHANNEL_GUIDE[channel]})"),

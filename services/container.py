@@ -4,12 +4,15 @@ lazily for LangGraph Studio) and handed to nodes through the graph's runtime con
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from pydantic import BaseModel
 
 from core.logging import get_logger
 from core.settings import Settings, get_settings
@@ -28,11 +31,22 @@ from services.users import Threads, Users
 
 log = get_logger("delight.services")
 
-# Types allowed out of checkpoints (strict msgpack: no arbitrary class from a tampered row).
-CHECKPOINT_TYPES = [
-    ("state.schemas", name)
-    for name in ("Emotion", "EmotionScores", "TurnAnalysis", "MemoryHit", "Progress", "Usage")
-]
+
+def checkpoint_types() -> list[tuple[str, str]]:
+    """Types allowed out of checkpoints (strict msgpack: no arbitrary class from a tampered
+    row): every pydantic model defined in the `state` package, where graph state lives."""
+    import state
+
+    allowed = []
+    for info in pkgutil.iter_modules(state.__path__):
+        module = importlib.import_module(f"state.{info.name}")
+        for name, obj in vars(module).items():
+            if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == module.__name__:
+                allowed.append((module.__name__, name))
+    return sorted(allowed)
+
+
+CHECKPOINT_TYPES = checkpoint_types()
 
 
 class Dispatcher(Protocol):

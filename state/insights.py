@@ -27,7 +27,7 @@ WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 def parse_week(week: str) -> date:
     """The Monday of an ISO week written `YYYY-Www` (e.g. "2026-W48"). Anything else, or a week
     the year does not have (W53 of a 52-week year, W00), raises `Invalid`."""
-    m = WEEK_RE.match(week) if isinstance(week, str) else None
+    m = WEEK_RE.fullmatch(week) if isinstance(week, str) else None
     if m is None:
         raise Invalid(f"week must look like 2026-W48, got {week!r}")
     try:
@@ -112,9 +112,11 @@ class InsightsState(InsightsInput, total=False):
     usage: Annotated[Json, add_usage]
     # working values
     window: Json  # {"start": iso, "end": iso}
+    stored: bool  # resolve_week found a complete insight for the week: nothing is regenerated
     replace: bool  # the stored row was degraded: regenerate it in place
     task_memories: list[Json]  # {id, content, created_at, tags}, newest first
     progress: Json  # state.schemas.Progress.model_dump()
     stats: Json  # InsightStore.week_stats(...)
     patterns: Json  # WeeklyPatterns.model_dump()
     draft: Json  # WeeklyInsight.model_dump()
+    memory_id: str  # the personal memory store_insight wrote (or merged into)

@@ -133,6 +133,8 @@ class NudgeState(NudgeInput, total=False):
     sent_in_streak: int
     sent_today: int
     existing: dict[str, Any] | None  # today's nudge if one is already stored (`Nudge.output()`)
+    # check_eligibility: go on to write a nudge (else the run ends with `reason`)
+    eligible: bool
     # the pipeline
     channel: Channel
     draft: dict[str, Any]  # NudgeDraft.model_dump()

@@ -32,7 +32,13 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(pg_url: str) -> Settings:
-    return Settings(database_url=pg_url, db_pool_max=30, branch_timeout_s=5.0, llm_backoff_initial_s=0.01)
+    return Settings(
+        database_url=pg_url,
+        db_pool_max=30,
+        branch_timeout_s=5.0,
+        llm_backoff_initial_s=0.01,
+        admin_user_ids=["admin"],
+    )
 
 
 @pytest.fixture(scope="session")

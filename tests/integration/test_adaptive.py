@@ -50,14 +50,18 @@ def scripted(services: Any, *answers: EmotionScores) -> tuple[Any, ScriptedChatM
     """`services` with a scripted model: the queued emotion answers first, then the offline
     answers (so the challenge path still gets its ChallengeDraft)."""
     model = ScriptedChatModel().answer_analysis(*answers)
-    gateway = ModelGateway(services.settings, {"cheap": model, "premium": model}, kind="offline", sink=FakeUsageSink())
+    gateway = ModelGateway(
+        services.settings, {"cheap": model, "premium": model}, kind="offline", sink=FakeUsageSink()
+    )
     return dataclasses.replace(services, llm=gateway), model
 
 
 async def run(
     services: Any, user: uuid.UUID, feeling: str | None = None, *, now: datetime = NOW, tz: str = "UTC"
 ) -> dict[str, Any]:
-    ctx = Context(user_id=str(user), thread_id=f"adaptive-{uuid.uuid4()}", timezone=tz, now=now, services=services)
+    ctx = Context(
+        user_id=str(user), thread_id=f"adaptive-{uuid.uuid4()}", timezone=tz, now=now, services=services
+    )
     return await build(services.settings).compile(name=GRAPH).ainvoke({"feeling": feeling}, context=ctx)
 
 
@@ -159,7 +163,9 @@ async def test_low_recorded_energy_alone_means_self_care(services: Any, user: uu
     assert await usage_sites(services, user) == []
 
 
-async def test_joyful_rested_user_gets_one_challenge_toward_the_top_goal(services: Any, user: uuid.UUID) -> None:
+async def test_joyful_rested_user_gets_one_challenge_toward_the_top_goal(
+    services: Any, user: uuid.UUID
+) -> None:
     for title, target in (("Write a novel", None), ("Run a half marathon", date(2026, 9, 1))):
         await services.goals.create(
             user,
@@ -226,7 +232,9 @@ async def test_productive_day_celebrates_with_rest_and_lists_the_day(services: A
     assert len(await missions_of(services, user, "celebration")) == 1
 
 
-async def test_ordinary_day_offers_the_priority_triad_and_creates_nothing(services: Any, user: uuid.UUID) -> None:
+async def test_ordinary_day_offers_the_priority_triad_and_creates_nothing(
+    services: Any, user: uuid.UUID
+) -> None:
     async def pending(title: str, energy: str, priority: float, owner: uuid.UUID = user) -> str:
         mid = uuid.uuid4()
         await services.missions.create_once(
@@ -334,7 +342,9 @@ async def test_sad_recent_messages_route_to_self_care_offline(services: Any, use
     assert out["path"] == "self_care"
 
 
-async def test_energy_reads_the_newest_recorded_emotion_of_the_day_only(services: Any, user: uuid.UUID) -> None:
+async def test_energy_reads_the_newest_recorded_emotion_of_the_day_only(
+    services: Any, user: uuid.UUID
+) -> None:
     other = await new_user(services)
     await record_emotion(services, user, NOW - 30 * H, joy=1.0)  # too old
     await record_emotion(services, user, NOW - 3 * H, joy=0.9)
@@ -392,7 +402,9 @@ async def test_fatigue_counts_focused_minutes_since_local_midnight(
 # --- failures -------------------------------------------------------------------------------------------
 
 
-async def test_emotion_model_failure_degrades_to_neutral_and_still_routes(services: Any, user: uuid.UUID) -> None:
+async def test_emotion_model_failure_degrades_to_neutral_and_still_routes(
+    services: Any, user: uuid.UUID
+) -> None:
     await complete(services, user, 3)
     svc, model = scripted(services)
     model.fail("structured", bad_request_error())

@@ -59,7 +59,9 @@ async def decompose(svc, user_id: uuid.UUID, goal_id: str) -> dict[str, Any]:  #
 
 async def rows(services, goal_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
     gid = uuid.UUID(goal_id)
-    milestones = await services.db.fetch("SELECT * FROM milestones WHERE goal_id = %s ORDER BY sequence", (gid,))
+    milestones = await services.db.fetch(
+        "SELECT * FROM milestones WHERE goal_id = %s ORDER BY sequence", (gid,)
+    )
     missions = await services.db.fetch("SELECT * FROM missions WHERE goal_id = %s", (gid,))
     return milestones, missions
 

@@ -16,8 +16,7 @@ from state.engagement import NudgeDraft
 # tone -> (message, subject); {goal} is “Title” or "your goals", {step} the tiny step.
 _TEMPLATES: dict[str, tuple[str, str]] = {
     "encouraging": (
-        "Hey, it's Eliza! {goal} is still right here, and I believe in you. "
-        "Ready for one tiny step? {step}",
+        "Hey, it's Eliza! {goal} is still right here, and I believe in you. Ready for one tiny step? {step}",
         "One tiny step toward {goal}",
     ),
     "gentle": (

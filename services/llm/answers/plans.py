@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
@@ -126,7 +127,7 @@ def answer_goal_analysis(messages: list[BaseMessage]) -> GoalAnalysis:
     title = brief.get(GOAL) or "your goal"
     description = _description(brief)
     count = milestone_count_for(title, description)
-    complexity = "low" if count == 3 else "medium" if count <= 5 else "high"
+    complexity: Literal["low", "medium", "high"] = "low" if count == 3 else "medium" if count <= 5 else "high"
     weeks = {3: 3, 4: 6, 5: 8, 6: 12, 7: 16}[count]
     themes = [_clip(w, 40) for w in _content_words(f"{title} {description}")[:5]]
     rationale = (

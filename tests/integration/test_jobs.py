@@ -1,0 +1,239 @@
+"""Background jobs against the real Redis and the embedded Postgres: enqueue → ARQ worker
+(burst) → effects in Postgres; dedupe by job id; transient failures retried with backoff;
+timeouts retried then failed; task isolation; the in-process scheduler path."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+import redis.asyncio as aioredis
+from arq.worker import Worker
+
+from graphs.registry import WORKFLOWS
+from jobs.queue import ArqQueue, InProcessQueue
+from jobs.scheduler import InProcessScheduler, next_runs
+from jobs.tasks import JobHost, job_id, schedule_nightly_maintenance, schedule_weekly_quests
+from jobs.worker import worker_settings
+from nodes.jobs import iso_week
+from services.llm.gateway import ModelGateway
+
+REDIS = "redis://127.0.0.1:6379"
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def redis_is_up() -> None:
+    """CI fails, not skips, when Redis is down: these tests are the point of the job layer."""
+    client = aioredis.from_url(REDIS)
+    try:
+        assert await client.ping()
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def env(settings, services) -> AsyncIterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    s = settings.model_copy(
+        update={"redis_url": REDIS, "job_queue": f"test:{uuid.uuid4().hex[:8]}", "job_retry_base_s": 0.2}
+    )
+    queue = await ArqQueue.connect(s)
+    # A copy: the worker's start-up sets its own dispatcher, which must not leak to other tests.
+    svc = dataclasses.replace(services, settings=s)
+    graphs = {n: w.build(s).compile(checkpointer=services.checkpointer, name=n) for n, w in WORKFLOWS.items()}
+    try:
+        yield {"settings": s, "queue": queue, "services": svc, "graphs": graphs}
+    finally:
+        await queue.close()
+
+
+async def burst(env: dict[str, Any], **overrides: Any) -> Worker:
+    opts = worker_settings(
+        env["settings"],
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.05,
+        ctx={"settings": env["settings"], "services": env["services"]},
+        **overrides,
+    )
+    worker = Worker(**opts)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    return worker
+
+
+async def user_with_goal(services, title: str = "Write a novel") -> uuid.UUID:  # type: ignore[no-untyped-def]
+    user = await services.users.ensure(f"jobs-{uuid.uuid4().hex[:8]}")
+    await services.goals.create(
+        user.id,
+        goal_id=uuid.uuid4(),
+        title=title,
+        description="",
+        value_category="craft",
+        target_date=None,
+        emotional_driver=None,
+    )
+    return user.id
+
+
+async def count(services, sql: str, *args: object) -> int:  # type: ignore[no-untyped-def]
+    return (await services.db.fetchrow(f"SELECT count(*) AS n FROM ({sql}) q", args))["n"]
+
+
+async def test_weekly_quests_enqueued_twice_run_once_on_a_worker(env, services) -> None:  # type: ignore[no-untyped-def]
+    user = await user_with_goal(services)
+    host = JobHost(env["services"], env["graphs"], env["queue"])
+    [jid] = await schedule_weekly_quests(host, str(user))
+    assert jid == job_id("weekly_quests", user, iso_week(dt.date.today()))
+    assert (
+        await env["queue"].enqueue("weekly_quests", str(user), iso_week(dt.date.today()), job_id=jid) is False
+    )
+    assert await env["queue"].pool.zcard(env["settings"].job_queue) == 1
+
+    await burst(env)
+
+    status = await env["queue"].status(jid)
+    assert status["status"] == "complete" and status["success"] is True and status["tries"] == 1
+    quests = await count(services, "SELECT 1 FROM missions WHERE user_id = %s AND kind = 'quest'", user)
+    assert quests == len(status["result"]["missions"]) >= 1
+    assert (
+        await count(
+            services, "SELECT 1 FROM notifications WHERE user_id = %s AND kind = 'weekly_quests'", user
+        )
+        == 1
+    )
+
+
+class FlakyGateway(ModelGateway):
+    def __init__(self, inner: ModelGateway, fail_times: int, sleep_s: float = 0.0) -> None:
+        super().__init__(inner.settings, inner.models, kind=inner.kind, sink=inner.sink)
+        self.fail_times, self.sleep_s, self.calls = fail_times, sleep_s, []
+
+    async def structured(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(time.monotonic())
+        if self.sleep_s:
+            await asyncio.sleep(self.sleep_s)
+        if len(self.calls) <= self.fail_times:
+            raise openai.APIConnectionError(request=__import__("httpx").Request("POST", "http://model"))
+        return await super().structured(*args, **kwargs)
+
+
+async def test_transient_failure_is_retried_with_backoff_and_resumes(env, services) -> None:  # type: ignore[no-untyped-def]
+    user = await user_with_goal(services)
+    flaky = FlakyGateway(services.llm, fail_times=1)
+    env["services"] = dataclasses.replace(env["services"], llm=flaky)
+    host = JobHost(env["services"], env["graphs"], env["queue"])
+    [jid] = await schedule_weekly_quests(host, str(user))
+
+    await burst(env)
+
+    status = await env["queue"].status(jid)
+    assert status["success"] is True and status["tries"] == 2
+    assert len(flaky.calls) == 2 and flaky.calls[1] - flaky.calls[0] >= 0.2  # deferred by the backoff
+    assert await count(services, "SELECT 1 FROM missions WHERE user_id = %s AND kind = 'quest'", user) == len(
+        status["result"]["missions"]
+    )
+
+
+async def test_a_timeout_is_retried_then_fails_visibly(env, services) -> None:  # type: ignore[no-untyped-def]
+    user = await user_with_goal(services)
+    env["settings"] = env["settings"].model_copy(update={"job_timeout_s": 0.5, "job_max_tries": 2})
+    slow = FlakyGateway(services.llm, fail_times=0, sleep_s=2.0)
+    env["services"] = dataclasses.replace(env["services"], llm=slow, settings=env["settings"])
+    host = JobHost(env["services"], env["graphs"], env["queue"])
+    [jid] = await schedule_weekly_quests(host, str(user))
+
+    await burst(env)
+
+    status = await env["queue"].status(jid)
+    assert status["success"] is False and status["tries"] == 2
+    assert status["result"] == "weekly_quests failed after 2 tries: TimeoutError()"
+    assert len(slow.calls) == 2
+
+
+async def test_nightly_maintenance_isolates_a_failing_task(env, services) -> None:  # type: ignore[no-untyped-def]
+    class BrokenMaintenance(type(services.maintenance)):  # type: ignore[misc]
+        async def consolidate_week(self, *args: Any) -> int:
+            raise RuntimeError("roll-up table is locked")
+
+    env["services"] = dataclasses.replace(env["services"], maintenance=BrokenMaintenance(services.db))
+    user = await user_with_goal(services)
+    now = dt.datetime.now(dt.UTC)
+    expired = await services.memory.add(user, "task", "an old session note", now=now - dt.timedelta(days=40))
+    host = JobHost(env["services"], env["graphs"], env["queue"])
+    await services.db.execute("DELETE FROM dci_daily WHERE user_id = %s", (user,))
+    await services.db.execute(
+        "DELETE FROM checkpoints WHERE thread_id = %s", (job_id("job:nightly_maintenance", now.date()),)
+    )
+    await env["queue"].pool.delete(
+        *(
+            f"arq:{k}:{job_id('nightly_maintenance', now.date())}"
+            for k in ("job", "result", "retry", "in-progress")
+        )
+    )
+    [jid] = await schedule_nightly_maintenance(host)
+
+    await burst(env)
+
+    result = (await env["queue"].status(jid))["result"]
+    assert result["failed"] == ["consolidate_progress"]
+    assert result["results"]["prune_task_memories"]["ok"] and result["results"]["update_dci"]["ok"]
+    assert result["results"]["check_hidden_quests"]["ok"]
+    assert await count(services, "SELECT 1 FROM memories WHERE id = %s", uuid.UUID(expired[0])) == 0
+    assert await count(services, "SELECT 1 FROM dci_daily WHERE user_id = %s", user) == 1
+
+
+async def test_in_process_scheduler_runs_the_jobs_without_redis(settings, services) -> None:  # type: ignore[no-untyped-def]
+    s = settings.model_copy(update={"redis_url": None})
+    queue = InProcessQueue(s)
+    graphs = {n: w.build(s).compile(checkpointer=services.checkpointer, name=n) for n, w in WORKFLOWS.items()}
+    user = await user_with_goal(services, "Learn Portuguese")
+    monday_3am = dt.datetime(2031, 3, 3, 3, 0, tzinfo=dt.UTC)  # a Monday: weekly quests are due
+    host = JobHost(dataclasses.replace(services, settings=s), graphs, queue, clock=lambda: monday_3am)
+    queue.host = host
+    scheduler = InProcessScheduler(host, s, clock=lambda: monday_3am)
+
+    due = next_runs(s, monday_3am - dt.timedelta(minutes=1))
+    assert due["weekly_quests"] == monday_3am and due["nightly_maintenance"] > monday_3am
+    after = await scheduler.tick(monday_3am, due)
+    await queue.drain()
+
+    jid = job_id("weekly_quests", user, "2031-W10")
+    assert (await queue.status(jid))["status"] == "complete"
+    assert await count(services, "SELECT 1 FROM missions WHERE user_id = %s AND kind = 'quest'", user) >= 1
+    assert after["weekly_quests"] == monday_3am + dt.timedelta(days=7)
+    # The same schedule firing again in the same period enqueues nothing new.
+    await scheduler.tick(monday_3am, {"weekly_quests": monday_3am})
+    assert list(queue.jobs).count(jid) == 1
+
+
+async def test_jobs_api_is_admin_only(client) -> None:  # type: ignore[no-untyped-def]
+    user = {"Authorization": "Bearer dev:not-an-admin"}
+    admin = {"Authorization": "Bearer dev:admin"}
+    assert (await client.post("/api/v1/jobs/nightly_maintenance", headers=user)).status_code == 403
+    assert (await client.post("/api/v1/jobs/launch_rockets", headers=admin)).status_code == 422
+    assert (
+        await client.post("/api/v1/jobs/weekly_quests", json={"user_id": "x"}, headers=admin)
+    ).status_code == 422
+    r = await client.post("/api/v1/jobs/weekly_quests", json={"user_id": str(uuid.uuid4())}, headers=admin)
+    assert r.status_code == 404 and r.json()["detail"] == "user not found"
+    r = await client.post("/api/v1/jobs/nightly_maintenance", headers=admin)
+    assert r.status_code == 202
+    [jid] = r.json()["job_ids"]
+    assert jid.startswith("nightly_maintenance:")
+    for _ in range(100):
+        status = (await client.get(f"/api/v1/jobs/{jid}", headers=admin)).json()
+        if status["status"] in ("complete", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert status["status"] == "complete" and status["tries"] == 1
+    assert (await client.get("/api/v1/jobs/nope", headers=admin)).status_code == 404
+    assert (await client.get(f"/api/v1/jobs/{jid}", headers=user)).status_code == 403
