@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.routes import chat, companion, goals, health, jobs, memories, missions, threads
+from api.routes import chat, companion, engagement, goals, health, jobs, memories, missions, threads
 from api.turns import TurnBroker
 from core.errors import (
     Busy,
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if isinstance(services.dispatcher, InProcessDispatcher):
                 await services.dispatcher.close()
             await queue.close()
+            await app.state.job_host.close()
             await auth.aclose()
             await services.close()
 
@@ -147,6 +148,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("database unavailable", extra={"error": repr(err)})
         return JSONResponse({"detail": "database unavailable, try again shortly"}, status_code=503)
 
-    for module in (health, chat, companion, threads, memories, goals, missions, jobs):
+    for module in (health, chat, companion, threads, memories, goals, missions, engagement, jobs):
         app.include_router(module.router)
     return app

@@ -114,3 +114,16 @@ class MissionComplete(Strict):
 
 class ProcessRequest(Strict):
     mission_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
+
+
+# --- narrative, insights, nudges --------------------------------------------------------------
+
+
+class BeatRequest(Strict):
+    goal_id: uuid.UUID
+
+
+class InsightRequest(Strict):
+    week: str | None = Field(
+        None, pattern=r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", description="ISO week, e.g. 2026-W48"
+    )

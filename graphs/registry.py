@@ -9,7 +9,18 @@ from typing import Any
 from langgraph.graph import StateGraph
 
 from core.settings import Settings
-from graphs import adaptive, chat, decomposition, goal_creation, maintenance, processing, weekly_quests
+from graphs import (
+    adaptive,
+    chat,
+    decomposition,
+    goal_creation,
+    insights,
+    maintenance,
+    narrative,
+    nudges,
+    processing,
+    weekly_quests,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,24 @@ WORKFLOWS: dict[str, Workflow] = {
             "graphs/processing.py",
             "Prepare many missions concurrently under a limit, failures isolated",
             processing.run_config,
+        ),
+        Workflow(
+            "narrative_beat",
+            narrative.build,
+            "graphs/narrative.py",
+            "A story beat from progress and memories; story and teaser in parallel",
+        ),
+        Workflow(
+            "weekly_insights",
+            insights.build,
+            "graphs/insights.py",
+            "The week's patterns and insights; a highlight reel when earned",
+        ),
+        Workflow(
+            "personalized_nudge",
+            nudges.build,
+            "graphs/nudges.py",
+            "A kind, well-timed nudge for a user who drifted",
         ),
         Workflow(
             "weekly_quests",

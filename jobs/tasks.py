@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
+import httpx
 import openai
 import psycopg
 from langgraph.errors import NodeTimeoutError
@@ -18,11 +20,15 @@ from psycopg_pool import PoolTimeout
 
 from core.errors import Unavailable
 from core.logging import get_logger
+from domain.nudges import MIN_DAYS_INACTIVE
 from graphs.runs import execute, resume_or_start
 from nodes.context import Context
+from nodes.fanout import bounded_map
 from nodes.jobs import iso_week
 from services.container import Services
 from services.llm.retry import is_transient
+from services.senders import Sender, build_senders
+from state.nudge import Nudge
 
 log = get_logger("delight.jobs")
 
@@ -39,6 +45,18 @@ class JobHost:
     graphs: dict[str, CompiledStateGraph]
     queue: Queue
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    _senders: dict[str, Sender] | None = None
+    _http: httpx.AsyncClient | None = None
+
+    def senders(self) -> dict[str, Sender]:
+        if self._senders is None:
+            self._http = httpx.AsyncClient(timeout=10)
+            self._senders = build_senders(self.services.settings, self.services.notifications, self._http)
+        return self._senders
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
 
 
 def transient(err: BaseException) -> bool:
@@ -95,7 +113,55 @@ async def nightly_maintenance(host: JobHost, day: str) -> dict[str, Any]:
 
 
 async def nudge_sweep(host: JobHost, hour: str) -> dict[str, Any]:
-    return await _run(host, "nudge_sweep", {"hour": hour}, job_id("job:nudge_sweep", hour))
+    """personalized_nudge for every user inactive 2+ days (JOB_CONCURRENCY at a time, each user
+    isolated, each on the thread `job:nudge:<user>:<local day>` so a re-run resumes or returns
+    the day's result), then send every nudge that is due."""
+    svc, now = host.services, host.clock()
+    inactive = await svc.maintenance.inactive_users(now, MIN_DAYS_INACTIVE)
+
+    async def plan(user: dict[str, Any]) -> bool:
+        day = now.astimezone(ZoneInfo(user["timezone"])).date()
+        ctx = Context(
+            user_id=str(user["id"]),
+            thread_id=job_id("job:nudge", user["id"], day),
+            timezone=user["timezone"],
+            now=now,
+            services=svc,
+        )
+        out = await resume_or_start(host.graphs["personalized_nudge"], {}, ctx)
+        return bool(out.get("scheduled"))
+
+    planned = await bounded_map(inactive, plan, svc.settings.job_concurrency)
+    failed = {str(o.item["id"]): o.error for o in planned if not o.ok}
+    for user_id, reason in failed.items():
+        log.warning("nudge planning failed", extra={"user_id": user_id, "error": reason})
+    sent = await dispatch_due_nudges(host, now)
+    return {
+        "hour": hour,
+        "swept": len(inactive),
+        "scheduled": sum(1 for o in planned if o.ok and o.result),
+        "failed": failed,
+        "dispatched": sent,
+    }
+
+
+async def dispatch_due_nudges(host: JobHost, now: dt.datetime) -> dict[str, int]:
+    """Send each due nudge through its channel; mark it sent (with its progress event) or
+    failed. `mark_sent` only moves a still-scheduled nudge, so a re-run sends nothing twice
+    that it already marked."""
+    svc = host.services
+    senders = host.senders()
+
+    async def send(nudge: Nudge) -> None:
+        try:
+            await senders[nudge.channel].send(uuid.UUID(nudge.user_id), nudge.model_dump())
+        except Exception as err:
+            await svc.nudges.mark_failed(uuid.UUID(nudge.id), repr(err))
+            raise
+        await svc.nudges.mark_sent(uuid.UUID(nudge.id), now)
+
+    outcomes = await bounded_map(await svc.nudges.due(now), send, svc.settings.job_concurrency)
+    return {"sent": sum(o.ok for o in outcomes), "failed": sum(not o.ok for o in outcomes)}
 
 
 async def run_workflow(

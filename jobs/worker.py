@@ -40,6 +40,8 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "host" in ctx:
+        await ctx["host"].close()
     if ctx.get("owns_services") and "services" in ctx:
         await ctx["services"].close()
 

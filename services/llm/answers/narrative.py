@@ -113,11 +113,14 @@ def _strings(value: Any, n: int) -> list[str]:
     return [s.strip() for s in items if isinstance(s, str) and s.strip()][:n]
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _facts(data: dict[str, Any]) -> dict[str, Any]:
-    goal = data.get("goal") if isinstance(data.get("goal"), dict) else {}
-    beat = data.get("beat") if isinstance(data.get("beat"), dict) else {}
-    kind = beat.get("type") if beat.get("type") in _OPENINGS else "progression"
-    milestone = beat.get("milestone") if isinstance(beat.get("milestone"), dict) else {}
+    goal, beat = _dict(data.get("goal")), _dict(data.get("beat"))
+    kind = beat["type"] if beat.get("type") in _OPENINGS else "progression"
+    milestone = _dict(beat.get("milestone"))
     quests = [q for q in beat.get("unlocks") or [] if isinstance(q, dict) and q.get("title")]
     return {
         "kind": kind,
@@ -157,7 +160,7 @@ def answer_story_beat(messages: list[BaseMessage]) -> StoryBeat:
     data = read_data(messages)
     f = _facts(data)
     kind, goal = f["kind"], f["goal"]
-    progress = data.get("progress") if isinstance(data.get("progress"), dict) else {}
+    progress = _dict(data.get("progress"))
     paragraphs: list[list[str]] = [[_OPENINGS[kind].format(**f), *_progress_sentences(progress, goal)]]
     if memories := _strings(data.get("memories"), 3):
         paragraphs.append(
