@@ -27,7 +27,7 @@ from core.errors import (
 )
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
-from graphs.registry import WORKFLOWS
+from graphs.registry import compile_all
 from graphs.runs import InProcessDispatcher
 from jobs.queue import ArqDispatcher, ArqQueue, InProcessQueue
 from jobs.scheduler import InProcessScheduler
@@ -78,10 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth = auth
         app.state.broker = TurnBroker()
         # Compiled once per process with the Postgres checkpointer, never per request.
-        app.state.graphs = {
-            name: w.build().compile(checkpointer=services.checkpointer, name=name)
-            for name, w in WORKFLOWS.items()
-        }
+        app.state.graphs = compile_all(settings, services.checkpointer)
         # Background work: ARQ workers when REDIS_URL is set, else this process runs the jobs
         # (in-process queue + cron) and the background graph runs.
         scheduler = None

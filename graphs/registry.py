@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from core.settings import Settings
 from graphs import (
@@ -26,7 +28,7 @@ from graphs import (
 @dataclass(frozen=True)
 class Workflow:
     name: str
-    build: Callable[[], StateGraph]
+    build: Callable[[Settings], StateGraph]
     module: str  # where `graph` (the checkpointer-less compile for Studio) lives
     description: str
     # Per-run config the workflow needs (e.g. its concurrency limit as `max_concurrency`).
@@ -95,6 +97,18 @@ WORKFLOWS: dict[str, Workflow] = {
         ),
     )
 }
+
+
+def compile_all(
+    settings: Settings, checkpointer: BaseCheckpointSaver | None
+) -> dict[str, CompiledStateGraph]:
+    """Every workflow compiled once for a host process (API or worker), each with its run config
+    (e.g. its concurrency limit) bound, so the limit holds wherever the graph runs."""
+    graphs = {}
+    for name, w in WORKFLOWS.items():
+        compiled = w.build(settings).compile(checkpointer=checkpointer, name=name)
+        graphs[name] = compiled.with_config(w.run_config(settings)) if w.run_config else compiled
+    return graphs
 
 
 def langgraph_json_graphs() -> dict[str, str]:

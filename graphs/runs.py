@@ -40,8 +40,14 @@ async def invoke(
     }
     extra = {"durability": durability} if durability else {}
     out: dict[str, Any] = {}
+    # Only the output schema's keys: working state stays inside the graph.
     async for mode, chunk in graph.astream(
-        inputs, run_config, context=ctx, stream_mode=["custom", "values"], **extra
+        inputs,
+        run_config,
+        context=ctx,
+        stream_mode=["custom", "values"],
+        output_keys=graph.output_channels,
+        **extra,
     ):
         if mode == "values":
             out = chunk
@@ -62,7 +68,9 @@ async def resume_or_start(
     interrupted one resumes at the step that did not finish, a new one starts."""
     snapshot = await graph.aget_state({"configurable": {"thread_id": ctx.thread_id}})
     if snapshot.values and not snapshot.next:
-        return dict(snapshot.values)
+        keys = graph.output_channels
+        wanted = [keys] if isinstance(keys, str) else keys
+        return {k: v for k, v in snapshot.values.items() if k in wanted}
     inputs = None if snapshot.next else payload
     return await invoke(graph, inputs, ctx, config=run_config, on_event=on_event)
 

@@ -168,9 +168,6 @@ async def run_workflow(
     host: JobHost, workflow: str, user_id: str, payload: dict[str, Any], run_id: str
 ) -> dict[str, Any]:
     """A background run of any registered workflow (e.g. goal_decomposition after goal creation)."""
-    from graphs.registry import WORKFLOWS
-
-    wf = WORKFLOWS[workflow]
     await execute(
         host.graphs[workflow],
         host.services,
@@ -178,7 +175,6 @@ async def run_workflow(
         user_id=user_id,
         payload=payload,
         run_id=uuid.UUID(run_id),
-        run_config=wf.run_config(host.services.settings) if wf.run_config else None,
     )
     return {"run_id": run_id, "status": "succeeded"}
 

@@ -12,7 +12,7 @@ from arq.worker import Function, func, run_worker
 
 from core.logging import configure_logging, get_logger
 from core.settings import WEEKDAYS, Settings, get_settings, load_settings, parse_hhmm
-from graphs.registry import WORKFLOWS
+from graphs.registry import compile_all
 from jobs.queue import ArqDispatcher, ArqQueue, backoff_s, deserialize, redis_settings, serialize
 from jobs.tasks import JOBS, SCHEDULES, JobHost, transient
 from services.container import Services
@@ -28,9 +28,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
     configure_logging(settings.log_level)
     services = ctx.get("services") or await Services.open(settings)
-    graphs = {
-        n: w.build(settings).compile(checkpointer=services.checkpointer, name=n) for n, w in WORKFLOWS.items()
-    }
+    graphs = compile_all(settings, services.checkpointer)
     queue = ArqQueue(ctx["redis"])
     services.dispatcher = ArqDispatcher(queue, services)
     ctx["host"] = JobHost(services, graphs, queue)

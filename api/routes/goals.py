@@ -13,7 +13,6 @@ from api.deps import CurrentUser, Graphs, Svc
 from api.schemas import GoalCreate, GoalPatch
 from api.sse import named, sse
 from api.turns import public_message
-from graphs.registry import WORKFLOWS
 from graphs.runs import Event, execute, invoke
 from nodes.context import Context
 
@@ -83,11 +82,6 @@ async def archive_goal(goal_id: uuid.UUID, user: CurrentUser, svc: Svc) -> dict:
     return _jsonable((await svc.goals.update(user.id, goal_id, {"status": "archived"})).model_dump())
 
 
-def _decompose_config(svc: Svc) -> dict[str, Any]:
-    wf = WORKFLOWS["goal_decomposition"]
-    return wf.run_config(svc.settings) if wf.run_config else {}
-
-
 @router.post("/goals/{goal_id}/decompose")
 async def decompose(goal_id: uuid.UUID, user: CurrentUser, svc: Svc, graphs: Graphs) -> dict:
     await svc.goals.get(user.id, goal_id)  # 404 before anything is written
@@ -99,7 +93,6 @@ async def decompose(goal_id: uuid.UUID, user: CurrentUser, svc: Svc, graphs: Gra
         user_id=str(user.id),
         payload={"goal_id": str(goal_id)},
         run_id=run_id,
-        run_config=_decompose_config(svc),
     )
     return _jsonable({"run_id": str(run_id), **out})
 
@@ -124,7 +117,6 @@ async def decompose_stream(
                 user_id=str(user.id),
                 payload={"goal_id": str(goal_id)},
                 run_id=run_id,
-                run_config=_decompose_config(svc),
                 on_event=queue.put_nowait,
             )
         )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query
 from fastapi.encoders import jsonable_encoder
@@ -10,7 +10,6 @@ from fastapi.encoders import jsonable_encoder
 from api.deps import CurrentUser, Graphs, Svc
 from api.schemas import MissionComplete, ProcessRequest
 from domain.missions import priority_triad
-from graphs.registry import WORKFLOWS
 from graphs.runs import invoke
 from nodes.context import Context
 
@@ -26,11 +25,6 @@ def _context(user: CurrentUser, svc: Svc, kind: str) -> Context:
         now=datetime.now(UTC),
         services=svc,
     )
-
-
-def _config(name: str, svc: Svc) -> dict[str, Any]:
-    wf = WORKFLOWS[name]
-    return wf.run_config(svc.settings) if wf.run_config else {}
 
 
 @router.get("/missions")
@@ -63,7 +57,6 @@ async def next_mission(
         graphs["adaptive_mission"],
         {"feeling": feeling},
         _context(user, svc, "adaptive"),
-        config=_config("adaptive_mission", svc),
         durability="exit",
     )
     return jsonable_encoder(out)
@@ -75,7 +68,6 @@ async def process_missions(body: ProcessRequest, user: CurrentUser, svc: Svc, gr
         graphs["process_missions"],
         {"mission_ids": [str(m) for m in dict.fromkeys(body.mission_ids)]},
         _context(user, svc, "process"),
-        config=_config("process_missions", svc),
     )
     return jsonable_encoder(out)
 

@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 from arq.worker import Worker
 
-from graphs.registry import WORKFLOWS
+from graphs.registry import compile_all
 from jobs.queue import ArqQueue, InProcessQueue
 from jobs.scheduler import InProcessScheduler, next_runs
 from jobs.tasks import JobHost, job_id, schedule_nightly_maintenance, schedule_weekly_quests
@@ -46,7 +46,7 @@ async def env(settings, services) -> AsyncIterator[dict[str, Any]]:  # type: ign
     queue = await ArqQueue.connect(s)
     # A copy: the worker's start-up sets its own dispatcher, which must not leak to other tests.
     svc = dataclasses.replace(services, settings=s)
-    graphs = {n: w.build(s).compile(checkpointer=services.checkpointer, name=n) for n, w in WORKFLOWS.items()}
+    graphs = compile_all(s, services.checkpointer)
     try:
         yield {"settings": s, "queue": queue, "services": svc, "graphs": graphs}
     finally:
@@ -194,7 +194,7 @@ async def test_nightly_maintenance_isolates_a_failing_task(env, services) -> Non
 async def test_in_process_scheduler_runs_the_jobs_without_redis(settings, services) -> None:  # type: ignore[no-untyped-def]
     s = settings.model_copy(update={"redis_url": None})
     queue = InProcessQueue(s)
-    graphs = {n: w.build(s).compile(checkpointer=services.checkpointer, name=n) for n, w in WORKFLOWS.items()}
+    graphs = compile_all(s, services.checkpointer)
     user = await user_with_goal(services, "Learn Portuguese")
     monday_3am = dt.datetime(2031, 3, 3, 3, 0, tzinfo=dt.UTC)  # a Monday: weekly quests are due
     host = JobHost(dataclasses.replace(services, settings=s), graphs, queue, clock=lambda: monday_3am)

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from psycopg.types.json import Jsonb
 
-from graphs.registry import WORKFLOWS
+from graphs.registry import compile_all
 from jobs.queue import InProcessQueue
 from jobs.tasks import JobHost, nudge_sweep
 
@@ -72,7 +72,7 @@ async def test_sweep_nudges_inactive_users_and_sends_once(settings, services, we
     drifted = await make_user(services, last_active_days=5, prefs={"channels": ["in_app", "email"]})
     active = await make_user(services, last_active_days=1)
     never = await make_user(services, last_active_days=None)
-    graphs = {n: w.build(s).compile(checkpointer=services.checkpointer, name=n) for n, w in WORKFLOWS.items()}
+    graphs = compile_all(s, services.checkpointer)
     host = JobHost(svc, graphs, InProcessQueue(s), clock=lambda: NOW)
     try:
         first = await nudge_sweep(host, NOW.strftime("%Y-%m-%dT%H"))
