@@ -88,13 +88,16 @@ async def execute(
     payload: dict[str, Any],
     run_id: uuid.UUID,
     on_event: Callable[[Event], None] | None = None,
-    timezone: str = "UTC",
+    timezone: str | None = None,
     run_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run `workflow` to the end, recording its status and result on the run row. A run that
     already succeeded returns its stored result; a failed or interrupted one resumes."""
     thread_id = run_thread(run_id)
     await services.runs.create(run_id, uuid.UUID(user_id), workflow, thread_id, payload)
+    if timezone is None:  # "today" in a workflow means the user's day
+        row = await services.db.fetchrow("SELECT timezone FROM users WHERE id = %s", (uuid.UUID(user_id),))
+        timezone = row["timezone"] if row else "UTC"
     ctx = Context(
         user_id=user_id, thread_id=thread_id, timezone=timezone, now=datetime.now(UTC), services=services
     )

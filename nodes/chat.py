@@ -96,6 +96,7 @@ async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict
             "thread_id": ctx.thread_id,
             "emotion": emotion.dominant,
             "emotion_scores": emotion.scores,  # read by adaptive_mission's energy estimate
+            "emotion_at": ctx.clock.isoformat(),
             "tags": ["chat"],
         },
         now=ctx.clock,

@@ -39,11 +39,13 @@ class AdaptiveReads:
         """`metadata.emotion_scores` of the user's newest task memory created in (since, until]
         that carries them (the chat graph writes one per exchange); None when there is none."""
         row = await self.db.fetchrow(
+            # `emotion_at` moves when a repeated exchange is merged into an older memory.
             """SELECT metadata -> 'emotion_scores' AS scores FROM memories
                WHERE user_id = %s AND tier = 'task'
                  AND jsonb_typeof(metadata -> 'emotion_scores') = 'object'
-                 AND created_at > %s AND created_at <= %s
-               ORDER BY created_at DESC
+                 AND coalesce((metadata ->> 'emotion_at')::timestamptz, created_at) > %s
+                 AND coalesce((metadata ->> 'emotion_at')::timestamptz, created_at) <= %s
+               ORDER BY coalesce((metadata ->> 'emotion_at')::timestamptz, created_at) DESC
                LIMIT 1""",
             (user_id, since, until),
         )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
 from state.schemas import Emotion, MemoryHit, Progress, TurnAnalysis, Usage
 

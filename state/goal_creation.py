@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated
+
+from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
 from state.goals import Goal
 from state.schemas import Emotion, MemoryHit

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
 from state.goals import Energy, Goal, Mission
 

@@ -425,6 +425,7 @@ async def test_durable_fact_writes_personal_memory_too() -> None:
         "thread_id": "t-fact",
         "emotion": "love",
         "emotion_scores": state["emotion"].scores,
+        "emotion_at": task["metadata"]["emotion_at"],
         "tags": ["chat"],
     }
     assert personal["content"] == SISTER
