@@ -21,12 +21,12 @@ schema is retried with the error fed back by the gateway, then the run fails wit
 nothing. A re-run (or a concurrent run) for the same goal keeps the stored plan.
 
 Concurrency limit: the per-milestone model calls run at most `settings.decompose_concurrency`
-at a time through LangGraph's `max_concurrency` run config. A plain `build().compile()` has no
-limit; apply it one of two ways:
+at a time through LangGraph's `max_concurrency` run config (it caps the tasks of any one
+superstep; only the `plan_missions` step has more than one). A plain `build().compile()` has no
+limit; bind it when compiling, or pass it with each call:
 
-    graph = compile_graph(checkpointer, settings)          # compiled, limit bound (with_config)
-    graph = build(s).compile(checkpointer=cp, name=GRAPH).with_config(run_config(s))
-    await graph.ainvoke(inputs, {**config, **run_config(s)}, context=ctx)   # or per call
+    graph = compile_graph(checkpointer, settings)   # = build(s).compile(...).with_config(run_config(s))
+    await graph.ainvoke(inputs, {**config, **run_config(s)}, context=ctx)
 
 A limit bound with `with_config` survives a per-call config that does not set its own
 `max_concurrency` (e.g. `graphs.runs.execute`).

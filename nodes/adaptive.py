@@ -137,6 +137,10 @@ def no_completions() -> dict:
 # --- the decision ---------------------------------------------------------------------------------
 
 
+def _missions(n: int) -> str:
+    return f"{n} mission{'' if n == 1 else 's'}"
+
+
 def explain(state: AdaptiveState) -> tuple[str, str]:
     """(path, reason): `choose_path` over the assessments, its reason completed with every
     number the decision was made on."""
@@ -146,13 +150,13 @@ def explain(state: AdaptiveState) -> tuple[str, str]:
     path, why = choose_path(scores, energy, completed)
     basis = state.get("energy_basis") or {}
     today = (
-        f" ({basis['minutes_today']} focused minutes and {basis['completed_today']} missions today)"
+        f" ({basis['minutes_today']} focused minutes and {_missions(basis['completed_today'])} today)"
         if basis.get("minutes_today") is not None
         else ""
     )
     numbers = (
         f"sadness {scores.get('sadness', 0.0):.2f}, joy {scores.get('joy', 0.0):.2f}, "
-        f"energy {energy}{today}, {completed} missions completed in the last 24 h"
+        f"energy {energy}{today}, {_missions(completed)} completed in the last 24 h"
     )
     return path, f"{why} [{numbers}]"
 

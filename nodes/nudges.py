@@ -153,11 +153,12 @@ async def check_eligibility(state: NudgeState, runtime: Runtime[Context]) -> dic
         unit = "day" if days == 1 else "days"
         return {**base, "scheduled": False, "reason": f"active {days} {unit} ago: no nudge needed"}
     if existing := state.get("existing"):
+        status = existing["status"]
         return {
             **base,
-            "scheduled": existing["status"] in ("scheduled", "sent"),
+            "scheduled": status in ("scheduled", "sent"),  # a failed or cancelled one is not
             "nudge": existing,
-            "reason": f"already nudged today ({state['local_date']}, {existing['status']}): one nudge per day",
+            "reason": f"already nudged today ({state['local_date']}, {status}): one nudge per day",
         }
     allowed, why = nudge_allowed(
         sent_in_streak=state.get("sent_in_streak", 0),

@@ -20,11 +20,11 @@ from services.db import Database
 from services.embeddings import CachedEmbeddings, build_embeddings
 from services.goals import Goals, Missions, Notifications, Runs
 from services.insights import InsightStore
+from services.llm.gateway import ModelGateway, build_gateway
 from services.maintenance import Maintenance
+from services.memory import MemoryStore
 from services.narrative import NarrativeStore
 from services.nudges import NudgeStore
-from services.llm.gateway import ModelGateway, build_gateway
-from services.memory import MemoryStore
 from services.progress import ProgressService
 from services.usage import UsageLedger
 from services.users import Threads, Users
@@ -83,8 +83,12 @@ class Services:
         db = await Database.connect(settings)
         try:
             await db.migrate()
-            checkpointer = AsyncPostgresSaver(
-                db.pool,  # type: ignore[arg-type]
+            # Lock-free on the pool: upstream's saver queues every call behind one lock per
+            # process (services/checkpointer.py; before/after in README, Benchmarks).
+            from services.checkpointer import PooledPostgresSaver
+
+            checkpointer = PooledPostgresSaver(
+                db.pool,
                 serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES),
             )
             async with db.connection() as conn:

@@ -31,8 +31,9 @@ def nudge_id(key: str) -> uuid.UUID:
     return stable_id("nudge", key)
 
 
-def _nudge(row: dict[str, Any], subject: str | None = None) -> Nudge:
-    return Nudge(**{**row, "id": str(row["id"]), "user_id": str(row["user_id"]), "subject": subject})
+def _nudge(row: dict[str, Any]) -> Nudge:
+    fields = {k: v for k, v in row.items() if k in Nudge.model_fields}
+    return Nudge(**{**fields, "id": str(row["id"]), "user_id": str(row["user_id"])})
 
 
 @dataclass(frozen=True)
@@ -107,18 +108,17 @@ class NudgeStore:
         streak_start: dt.date,
     ) -> tuple[Nudge, bool]:
         """Insert once per key (ON CONFLICT DO NOTHING); returns (nudge, created). A conflict
-        (a second run the same day, or two racing) returns the stored nudge, created False.
-        `subject` is returned with a new nudge but not stored (no column yet)."""
+        (a second run the same day, or two racing) returns the stored nudge, created False."""
         row = await self.db.fetchrow(
-            """INSERT INTO nudges (id, user_id, channel, message, send_at, sequence_index,
+            """INSERT INTO nudges (id, user_id, channel, message, subject, send_at, sequence_index,
                                    streak_start, idempotency_key)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT DO NOTHING
                RETURNING *""",
-            (nudge_id(key), user_id, channel, message, send_at, sequence_index, streak_start, key),
+            (nudge_id(key), user_id, channel, message, subject, send_at, sequence_index, streak_start, key),
         )
         if row is not None:
-            return _nudge(row, subject), True
+            return _nudge(row), True
         existing = await self.by_key(user_id, key)
         if existing is None:  # the key belongs to no row of this user: never another's
             raise NotFound("nudge not found")
@@ -162,10 +162,10 @@ class NudgeStore:
         return True
 
     async def mark_failed(self, nudge_id: uuid.UUID, reason: str) -> bool:
-        """scheduled → failed (the reason is logged: the table has no column for it). A failed
-        nudge does not count against the caps."""
+        """scheduled → failed, with the reason. A failed nudge does not count against the caps."""
         changed = await self.db.execute(
-            "UPDATE nudges SET status = 'failed' WHERE id = %s AND status = 'scheduled'", (nudge_id,)
+            "UPDATE nudges SET status = 'failed', failure_reason = %s WHERE id = %s AND status = 'scheduled'",
+            (reason[:1000], nudge_id),
         )
         if changed:
             log.warning("nudge failed", extra={"nudge_id": str(nudge_id), "reason": reason[:500]})

@@ -50,7 +50,7 @@ class WebhookSender:
             "message": nudge["message"],
         }
         if self.url is None:
-            log.info("nudge not sent (no webhook configured)", extra=payload)
+            log.info("nudge not sent (no webhook configured)", extra={"nudge": payload})
             return
         # The nudge id doubles as the provider's idempotency key: a retried dispatch is one send.
         response = await self.client.post(

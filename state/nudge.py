@@ -72,8 +72,7 @@ class NudgePreferences(BaseModel):
 
 
 class Nudge(BaseModel):
-    """A row of `nudges`. `subject` is not a column yet: it is known for a nudge just written
-    and None when read back."""
+    """A row of `nudges`."""
 
     model_config = ConfigDict(frozen=True)
 

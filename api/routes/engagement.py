@@ -39,7 +39,10 @@ async def create_beat(
 ) -> dict:
     """The next story beat for a goal: 201 when written now, 200 when this trigger's beat existed."""
     await svc.goals.get(user.id, body.goal_id)  # 404 before anything runs
-    out = await _run(graphs, "narrative_beat", svc, user, {"goal_id": str(body.goal_id)})
+    # One beat at a time per goal: a concurrent request then finds this one's beat instead of
+    # paying for a second premium story.
+    async with svc.db.thread_lock(f"narrative:{body.goal_id}"):
+        out = await _run(graphs, "narrative_beat", svc, user, {"goal_id": str(body.goal_id)})
     response.status_code = 201 if out.get("created") else 200
     return out
 

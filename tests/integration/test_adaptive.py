@@ -102,7 +102,8 @@ async def say(services: Any, user: uuid.UUID, *messages: tuple[str, str, datetim
     thread = await services.threads.create(user)
     for role, content, at in messages:
         await services.db.execute(
-            "INSERT INTO chat_messages (id, thread_id, role, content, created_at) VALUES (%s, %s, %s, %s, %s)",
+            """INSERT INTO chat_messages (id, thread_id, role, content, created_at)
+               VALUES (%s, %s, %s, %s, %s)""",
             (str(uuid.uuid4()), thread, role, content, at),
         )
 

@@ -10,6 +10,7 @@ import operator
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypedDict
 
 import psycopg
@@ -154,7 +155,11 @@ async def test_sync_bridge_from_os_threads(saver: PooledPostgresSaver) -> None:
         got = saver.get_tuple(config)
         assert got is not None and got.checkpoint["channel_values"]["payload"] == {"thread": thread_id}
 
-    await asyncio.gather(*(asyncio.to_thread(put, t) for t in threads))
+    # Own OS threads: the saver itself uses the default executor (`asyncio.to_thread`) to
+    # serialise, and callers blocked in it would starve it.
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=len(threads)) as pool:
+        await asyncio.gather(*(loop.run_in_executor(pool, put, t) for t in threads))
     for thread_id in threads:
         got = await saver.aget_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
         assert got is not None
@@ -212,18 +217,23 @@ def chat_like(calls: Calls) -> StateGraph:
     return g
 
 
-async def test_chat_like_graph_resumes_from_the_failed_node(saver: PooledPostgresSaver) -> None:
+@pytest.mark.parametrize("durability", ["async", "sync", "exit"])
+async def test_chat_like_graph_resumes_from_the_failed_node(
+    saver: PooledPostgresSaver, durability: str
+) -> None:
+    """In every durability mode a failed run saves what its finished nodes wrote ("exit" saves it
+    when the run ends, on error too), so the retry re-runs only the failed node."""
     calls = Calls()
     graph = chat_like(calls).compile(checkpointer=saver)
     config = {"configurable": {"thread_id": f"resume-{uuid.uuid4()}"}}
 
     with pytest.raises(RuntimeError, match="model crashed"):
-        await graph.ainvoke({"message": "hi"}, config)
+        await graph.ainvoke({"message": "hi"}, config, durability=durability)  # type: ignore[arg-type]
     snap = await graph.aget_state(config)
     assert snap.next == ("compose",)
     assert sorted(snap.values["notes"]) == ["emotion:hi", "memories:hi", "progress:hi"]
 
-    out = await graph.ainvoke(None, config)  # resume
+    out = await graph.ainvoke(None, config, durability=durability)  # type: ignore[arg-type]  # resume
     assert out["reply"] == "emotion:hi | memories:hi | progress:hi"
     assert calls.counts == {"emotion": 1, "memories": 1, "progress": 1, "compose": 2, "remember": 1}
 

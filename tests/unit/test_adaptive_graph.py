@@ -162,6 +162,9 @@ class Run:
 
     @property
     def steps(self) -> dict[str, str]:
+        """node -> status of its one step event (a node that ran twice fails the test)."""
+        nodes = [e["node"] for e in self.events if e.get("type") == "step"]
+        assert len(nodes) == len(set(nodes)), f"a node ran more than once: {nodes}"
         return {e["node"]: e["status"] for e in self.events if e.get("type") == "step"}
 
 
@@ -331,8 +334,8 @@ async def test_reason_carries_every_number_of_the_decision() -> None:
         "joy 0.35",
         "energy medium",
         "85 focused minutes",
-        "1 missions today",
-        "1 missions completed in the last 24 h",
+        "1 mission today",
+        "1 mission completed in the last 24 h",
     ):
         assert part in reason, (part, reason)
 
@@ -422,13 +425,13 @@ def _break(svc: Svc, branch: str, mode: str) -> None:
 
 
 # Each setup would take another path if its branch worked; the fallback sends it to `expected`.
-CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
+CASES: dict[str, tuple[str, str, Any]] = {
     # sad text would be self_care; neutral emotion instead -> triad
     "assess_emotion": ("triad", "emotion", {"dominant": "neutral", "scores": {"neutral": 1.0}}),
     # joyful text + joyful record would be challenge; medium energy instead -> triad
-    "assess_energy": ("triad", "energy", "medium"),  # type: ignore[dict-item]
+    "assess_energy": ("triad", "energy", "medium"),
     # 3 completions would be celebration; 0 instead -> triad
-    "count_completions": ("triad", "completed_last_day", 0),  # type: ignore[dict-item]
+    "count_completions": ("triad", "completed_last_day", 0),
 }
 
 

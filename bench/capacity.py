@@ -1,0 +1,332 @@
+"""Capacity and tail: the real chat endpoint (`python -m api`, uvicorn, one worker) and the stock
+skeleton (bench/stock_app.py), each under open-loop Poisson load from a separate process
+(bench/loadgen.py) on 127.0.0.1.
+
+Capacity = the highest arrival rate at which no request fails and the p95 of latency over the
+request's own critical path (bench/sim.py) is at most 1.25, i.e. p95 <= 1.25 x critical path.
+The search raises the rate by 1.5x per step until a step fails, then bisects the last interval.
+Tail = p99/p50 of latency in a longer step at 70 % of that capacity."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.env import BenchPostgres, free_port, process_cpu_s, process_tree_cpu_s
+from bench.seed import create_threads, migrate, seed_users
+from bench.sim import MESSAGES, SimProfile
+from bench.stats import p50, pct, summary
+from core.settings import ROOT, Settings
+
+BOUND = 1.25  # p95 latency / critical path
+TAIL_FRACTION = 0.7
+USERS = 200
+
+
+@dataclass
+class Server:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    path: str
+    port: int
+    log_path: Path
+    users: list[dict[str, str | None]]
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout_s
+        url = f"http://127.0.0.1:{self.port}/health"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start-up; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not become healthy in {timeout_s} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+class LoadGen:
+    """The load-generator process; one JSON spec in, one JSON result out, per step."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.loadgen"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def step(self, spec: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(spec) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the load generator exited")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@dataclass
+class Step:
+    rate: float
+    sent: int
+    errors: int
+    latency_ms: dict[str, float]
+    critical_path_ms_p50: float
+    p95_over_cp: float
+    passed: bool
+    server_cpu_ms_per_req: float | None
+    pg_cpu_ms_per_req: float | None
+    generator_lag_ms_p99: float
+    error_samples: list[str] = field(default_factory=list)
+    raw_latency_ms: list[float] = field(default_factory=list)
+
+    def brief(self) -> str:
+        return (
+            f"{self.rate:6.1f}/s n={self.sent:4d} err={self.errors} p50={self.latency_ms['p50']:.0f} "
+            f"p95={self.latency_ms['p95']:.0f} ms p95/cp={self.p95_over_cp:.3f} "
+            f"{'pass' if self.passed else 'FAIL'}"
+        )
+
+
+class Runner:
+    def __init__(self, server: Server, lg: LoadGen, profile: SimProfile, pg_pid: int | None, args: Any):
+        self.server, self.lg, self.profile, self.pg_pid = server, lg, profile, pg_pid
+        self.quick = args.quick
+        self.step_s = 3.0 if args.quick else 5.0
+        self.steps: list[Step] = []
+        self.n = 0
+
+    def spec(self, rate: float, duration_s: float) -> dict[str, Any]:
+        self.n += 1
+        return {
+            "port": self.server.port,
+            "path": self.server.path,
+            "rate": rate,
+            "duration_s": duration_s,
+            "max_requests": int(rate * duration_s * 2) + 10,
+            "timeout_s": 15.0,
+            "seed": self.profile.seed * 1000 + self.n,
+            "users": self.server.users,
+            "messages": list(MESSAGES),
+            "nonce": f"{self.server.name}{self.n}",
+            "connections": 512,
+        }
+
+    def run(self, rate: float, duration_s: float | None = None, record: bool = True) -> Step:
+        spec = self.spec(rate, duration_s or self.step_s)
+        cpu0, pg0 = process_cpu_s(self.server.pid), process_tree_cpu_s(self.pg_pid)
+        result = self.lg.step(spec)
+        cpu1, pg1 = process_cpu_s(self.server.pid), process_tree_cpu_s(self.pg_pid)
+        reqs = result["requests"]
+        lat = [r[1] for r in reqs]
+        ok = [r for r in reqs if r[2] == 200]
+        errors = [r for r in reqs if r[2] != 200]
+        cps = [
+            self.profile.critical_path_ms(
+                f"{MESSAGES[r[5] % len(MESSAGES)]} (note {spec['nonce']}-{r[5]})", r[3]
+            )
+            for r in ok
+        ]
+        norm = [r[1] / cp for r, cp in zip(ok, cps, strict=True)]
+        n = max(1, len(reqs))
+        p95_norm = pct(norm, 95) if norm else math.inf
+        step = Step(
+            rate=rate,
+            sent=len(reqs),
+            errors=len(errors),
+            latency_ms=summary(lat),
+            critical_path_ms_p50=p50(cps),
+            p95_over_cp=p95_norm,
+            passed=not errors and p95_norm <= BOUND and len(reqs) > 0,
+            server_cpu_ms_per_req=(cpu1 - cpu0) * 1000 / n if cpu0 is not None and cpu1 is not None else None,
+            pg_cpu_ms_per_req=(pg1 - pg0) * 1000 / n if pg0 is not None and pg1 is not None else None,
+            generator_lag_ms_p99=pct([r[4] for r in reqs], 99),
+            error_samples=sorted({str(r[3])[:120] for r in errors})[:5],
+            raw_latency_ms=[round(x, 2) for x in lat],
+        )
+        if record:
+            self.steps.append(step)
+        time.sleep(0.5)  # let stragglers and background writes settle
+        return step
+
+    def capacity(self, start: float, log: Callable[[str], None], max_rate: float = 600.0) -> float | None:
+        lo: float | None = None
+        hi: float | None = None
+        rate = start
+        while rate <= max_rate:
+            step = self.run(rate)
+            log(f"  {self.server.name}: {step.brief()}")
+            if step.passed:
+                lo = rate
+                rate *= 1.5
+            else:
+                hi = rate
+                break
+        if lo is None and hi is not None:  # even the start failed: come down
+            rate = hi
+            while rate > 1.0 and lo is None:
+                rate /= 1.5
+                step = self.run(rate)
+                log(f"  {self.server.name}: {step.brief()}")
+                if step.passed:
+                    lo = rate
+                else:
+                    hi = rate
+        for _ in range(2 if self.quick else 3):
+            if lo is None or hi is None or hi / lo <= 1.08:
+                break
+            mid = math.sqrt(lo * hi)
+            step = self.run(mid)
+            log(f"  {self.server.name}: {step.brief()}")
+            if step.passed:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+
+def step_dict(s: Step) -> dict[str, Any]:
+    return dict(s.__dict__)
+
+
+def measure_server(
+    server: Server,
+    profile: SimProfile,
+    pg: BenchPostgres,
+    args: Any,
+    log: Callable[[str], None],
+    start: float,
+) -> dict[str, Any]:
+    log(f"capacity: starting {server.name}")
+    server.start()
+    lg = LoadGen()
+    try:
+        runner = Runner(server, lg, profile, pg.postmaster_pid(), args)
+        warm = runner.run(max(2.0, start / 2), duration_s=2.0 if args.quick else 3.0, record=False)
+        log(f"  {server.name}: warm-up {warm.brief()}")
+        cap = runner.capacity(start, log)
+        tail: Step | None = None
+        if cap:
+            tail = runner.run(cap * TAIL_FRACTION, duration_s=5.0 if args.quick else 10.0, record=False)
+            log(f"  {server.name}: tail at 70%: {tail.brief()}")
+        return {
+            "capacity_rps": cap,
+            "bound": BOUND,
+            "steps": [step_dict(s) for s in runner.steps],
+            "tail": step_dict(tail) if tail else None,
+            "tail_p99_over_p50": (tail.latency_ms["p99"] / tail.latency_ms["p50"]) if tail else None,
+            "argv": server.argv[1:],
+        }
+    finally:
+        lg.close()
+        server.stop()
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SIM_", "DB_", "DATABASE_"))}
+    env.update(extra)
+    return env
+
+
+def capacity_section(
+    pg: BenchPostgres, profile: SimProfile, args: argparse.Namespace, log: Callable[[str], None]
+) -> dict[str, Any]:
+    import tempfile
+
+    logs = Path(tempfile.mkdtemp(prefix="delight-bench-logs-"))
+    dim = Settings(database_url="postgresql://x").embedding_dim
+    api_url = pg.database("bench_api")
+    migrate(api_url)
+    subjects = [f"cap-{i}" for i in range(USERS)]
+    users = seed_users(api_url, subjects, dim=dim)
+    threads = create_threads(api_url, users)
+    ours_users: list[dict[str, str | None]] = [
+        {"auth": f"dev:{s}", "thread_id": threads[s]} for s in subjects
+    ]
+    stock_url = pg.database("bench_stock")
+    stock_users: list[dict[str, str | None]] = [
+        {"auth": None, "thread_id": f"stock-{i}"} for i in range(USERS)
+    ]
+
+    common = {**profile.env(), "DB_POOL_MAX": str(args.pool_max), "HOST": "127.0.0.1"}
+
+    def ours(name: str, argv: list[str]) -> Server:
+        port = free_port()
+        env = _env(
+            {**common, "DATABASE_URL": api_url, "PORT": str(port), "AUTH_MODE": "dev", "LOG_LEVEL": "INFO"}
+        )
+        return Server(name, argv, env, "/api/v1/chat", port, logs / f"{name}.log", ours_users)
+
+    port = free_port()
+    stock = Server(
+        "stock",
+        [sys.executable, "-m", "bench.stock_app"],
+        _env({**common, "DATABASE_URL": stock_url, "PORT": str(port)}),
+        "/chat",
+        port,
+        logs / "stock.log",
+        stock_users,
+    )
+    out: dict[str, Any] = {"logs": str(logs), "users": USERS}
+    out["ours"] = measure_server(
+        ours("ours", [sys.executable, "-m", "api"]), profile, pg, args, log, start=6.0
+    )
+    out["stock"] = measure_server(stock, profile, pg, args, log, start=6.0)
+    if args.levers:
+        variants = {
+            "ours_stock_saver": ["--saver", "stock"],
+            "ours_no_gc_freeze": ["--no-gc-freeze"],
+            "ours_asyncio_h11": ["--stock-uvicorn"],
+            "ours_durability_exit": ["--durability", "exit"],
+            "ours_no_pool_check": ["--no-pool-check"],
+        }
+        for name, flags in variants.items():
+            server = ours(name, [sys.executable, "-m", "bench.serve", *flags])
+            out[name] = measure_server(server, profile, pg, args, log, start=6.0)
+    ours_cap, stock_cap = out["ours"]["capacity_rps"], out["stock"]["capacity_rps"]
+    out["ratio_to_stock"] = ours_cap / stock_cap if ours_cap and stock_cap else None
+    return out

@@ -1,0 +1,86 @@
+"""Counting database round trips from inside the process (benchmarks only).
+
+`count_round_trips()` wraps psycopg's async `Connection.wait`: a wait whose I/O generator had to
+wait on the socket at least once counts as one round trip; no-op waits (a COMMIT on an idle
+autocommit connection, say) do not, and a pipeline's statements count once, at the sync that
+waits for their results. That covers both clients of the service: psycopg directly (domain SQL,
+the checkpointer, the pool's checkout checks) and SQLAlchemy (PGVectorStore), which runs on
+psycopg. The pools given are also counted for their checkout checks (`check=`) on their own."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+
+@dataclass
+class RoundTrips:
+    total: int = 0
+    pool_checks: int = 0
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.total, self.pool_checks
+
+
+COUNTER = RoundTrips()
+_PIPELINE_SYNCS = ("_sync_gen", "_exit_gen")
+
+
+def _counted(gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+    """The same generator, counting one round trip if it waits at all."""
+    try:
+        item = next(gen)
+    except StopIteration as done:
+        return done.value
+    COUNTER.total += 1
+    while True:
+        try:
+            sent = yield item
+        except BaseException as exc:  # pass cancellation and errors through
+            try:
+                item = gen.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                item = gen.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+@contextlib.contextmanager
+def count_round_trips(pools: tuple[AsyncConnectionPool, ...] = ()) -> Iterator[RoundTrips]:
+    """Count while inside the block; `pools` get their checkout checks counted too."""
+    conn_cls = psycopg.AsyncConnection
+    orig_wait = conn_cls.wait
+    orig_checks = {id(p): p._check for p in pools}
+
+    async def wait(self, gen, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # In pipeline mode statements are only queued and flushed: the one wait for the server
+        # is the pipeline's sync (or its exit, which syncs).
+        if self._pipeline is None or getattr(gen, "__name__", "") in _PIPELINE_SYNCS:
+            gen = _counted(gen)
+        return await orig_wait(self, gen, *args, **kwargs)
+
+    def counted_check(check):  # type: ignore[no-untyped-def]
+        async def check_connection(conn):  # type: ignore[no-untyped-def]
+            COUNTER.pool_checks += 1
+            return await check(conn)
+
+        return check_connection
+
+    conn_cls.wait = wait  # type: ignore[method-assign]
+    for p in pools:
+        if p._check is not None:
+            p._check = counted_check(p._check)
+    try:
+        yield COUNTER
+    finally:
+        conn_cls.wait = orig_wait  # type: ignore[method-assign]
+        for p in pools:
+            p._check = orig_checks[id(p)]

@@ -1,0 +1,224 @@
+"""The one table `make bench` prints, and the JSON file with everything (raw samples included)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+TARGETS = {
+    "fanout": 1.025,
+    "capacity_ratio": 1.5,
+    "tail": 1.15,
+    "retrieval_p95_ms": 20.0,
+    "calls_per_turn": 2.0,
+    "usd_per_day": 0.01,
+}
+
+
+def write_json(results: dict[str, Any], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"bench-{stamp}.json"
+    text = json.dumps(results, indent=1, default=str)
+    path.write_text(text)
+    (folder / "latest.json").write_text(text)
+    return path
+
+
+def f(x: Any, digits: int = 1, unit: str = "") -> str:
+    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
+        return "n/a"
+    return f"{x:.{digits}f}{unit}"
+
+
+def verdict(value: float | None, target: float, *, at_most: bool = True) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    ok = value <= target if at_most else value >= target
+    return "met" if ok else "MISSED"
+
+
+def _g(d: dict[str, Any] | None, *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(p)
+    return d
+
+
+def table(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    m, prof, pgs = meta["machine"], meta["profile"], meta["postgres"]
+    rows: list[tuple[str, str, str, str]] = []
+
+    def row(metric: str, value: str, target: str = "", status: str = "") -> None:
+        rows.append((metric, value, target, status))
+
+    ip = results.get("inproc")
+    if ip:
+        fan, seq, nock = ip["fanout"], ip["sequential"], ip["no_checkpointer"]
+        ratio = fan["wall_ms"]["p50"] / fan["critical_path_ms_p50"]
+        row(
+            "Fan-out: p50 wall / critical path",
+            f"{ratio:.3f}  ({f(fan['wall_ms']['p50'])} / {f(fan['critical_path_ms_p50'])} ms)",
+            f"<= {TARGETS['fanout']}",
+            verdict(ratio, TARGETS["fanout"]),
+        )
+        row(
+            "Fan-out: speedup over the same steps in sequence",
+            f"{seq['wall_ms']['p50'] / fan['wall_ms']['p50']:.2f}x",
+        )
+        sk, ga = ip["skeleton_graph"], ip["asyncio_gather"]
+        row(
+            "Framework: graph vs asyncio.gather, p50 wall",
+            f"+{f(sk['wall_ms']['p50'] - ga['wall_ms']['p50'])} ms "
+            f"({sk['wall_ms']['p50'] / ga['wall_ms']['p50']:.3f}x)",
+        )
+        row(
+            "Framework: CPU per run, graph / gather",
+            f"{f(sk['cpu_ms_per_turn'])} / {f(ga['cpu_ms_per_turn'])} ms",
+        )
+        row(
+            "Checkpointer: service CPU per turn, with / without",
+            f"{f(fan['cpu_ms_per_turn'])} / {f(nock['cpu_ms_per_turn'])} ms "
+            f"(+{f(fan['cpu_ms_per_turn'] - nock['cpu_ms_per_turn'])})",
+        )
+        row(
+            "Checkpointer: Postgres CPU per turn, with / without",
+            f"{f(fan['pg_cpu_ms_per_turn'])} / {f(nock['pg_cpu_ms_per_turn'])} ms",
+        )
+        row(
+            "Checkpointer: DB round trips per turn, with / without",
+            f"{f(fan['round_trips_per_turn'])} / {f(nock['round_trips_per_turn'])} "
+            f"(pool checks {f(fan['pool_checks_per_turn'])} / {f(nock['pool_checks_per_turn'])})",
+        )
+        for mode in ("sync", "exit"):
+            d = ip[f"durability_{mode}"]
+            row(
+                f"Durability {mode} vs async: p50, CPU, round trips",
+                f"{f(d['wall_ms']['p50'])} vs {f(fan['wall_ms']['p50'])} ms; {f(d['cpu_ms_per_turn'])} vs "
+                f"{f(fan['cpu_ms_per_turn'])} ms; {f(d['round_trips_per_turn'])} vs "
+                f"{f(fan['round_trips_per_turn'])}",
+            )
+        for name, label in (
+            ("no_pool_check", "no pool check"),
+            ("exit_no_pool_check", "exit + no pool check"),
+        ):
+            d = ip.get(name)
+            if d:
+                row(
+                    f"Pool checkout check off ({label}): p50, CPU, round trips",
+                    f"{f(d['wall_ms']['p50'])} ms; {f(d['cpu_ms_per_turn'])} ms; "
+                    f"{f(d['round_trips_per_turn'])}",
+                )
+        lock = ip.get("checkpointer_lock") or {}
+        stock_saver, pooled = lock.get("AsyncPostgresSaver"), lock.get("PooledPostgresSaver")
+        if stock_saver and pooled:
+            row(
+                f"Saver lock: turns/s at {stock_saver['concurrency']} concurrent (in-process)",
+                f"{f(stock_saver['turns_per_s'])} -> {f(pooled['turns_per_s'])} "
+                f"({pooled['turns_per_s'] / stock_saver['turns_per_s']:.2f}x; p95 "
+                f"{f(stock_saver['latency_ms']['p95'], 0)} -> {f(pooled['latency_ms']['p95'], 0)} ms)",
+            )
+
+        sync = ip.get("sync_nodes")
+        if sync:
+            row("Sync (thread-pool) nodes in registered graphs", f"{len(sync['sync'])} of {sync['nodes']}")
+
+    cap = results.get("capacity")
+    if cap:
+        ours, stock = cap["ours"], cap["stock"]
+        ratio = cap.get("ratio_to_stock")
+        row(
+            "Capacity: req/s at p95 <= 1.25 x crit. path, ours / stock",
+            f"{f(ours['capacity_rps'])} / {f(stock['capacity_rps'])}  (ratio {f(ratio, 2)})",
+            f">= {TARGETS['capacity_ratio']}x",
+            verdict(ratio, TARGETS["capacity_ratio"], at_most=False),
+        )
+        tail = ours.get("tail_p99_over_p50")
+        row(
+            "Tail: p99/p50 at 70 % of capacity, ours / stock",
+            f"{f(tail, 3)} / {f(stock.get('tail_p99_over_p50'), 3)}",
+            f"<= {TARGETS['tail']}",
+            verdict(tail, TARGETS["tail"]),
+        )
+        for name in ("ours", "stock"):
+            t = cap[name].get("tail")
+            if t:
+                row(
+                    f"  {name} at 70 %: p50 / p99, CPU per request",
+                    f"{f(t['latency_ms']['p50'], 0)} / {f(t['latency_ms']['p99'], 0)} ms; "
+                    f"{f(t['server_cpu_ms_per_req'])} ms server + {f(t['pg_cpu_ms_per_req'])} ms Postgres",
+                )
+        for name, d in cap.items():
+            if name.startswith("ours_") and isinstance(d, dict):
+                row(
+                    f"  lever before/after: {name}",
+                    f"capacity {f(d['capacity_rps'])} (ours {f(ours['capacity_rps'])}); "
+                    f"tail {f(d.get('tail_p99_over_p50'), 3)}",
+                )
+
+    ret = results.get("retrieval")
+    if ret:
+        for size in ("10000", "100000"):
+            d = ret.get(size)
+            if not d:
+                continue
+            p95 = d["regular_ms"]["p95"]
+            row(
+                f"Retrieval at {int(size) // 1000}k memories: p50 / p95",
+                f"{f(d['regular_ms']['p50'], 2)} / {f(p95, 2)} ms "
+                f"(heaviest user: {f(d['heavy_ms']['p50'], 1)} / {f(d['heavy_ms']['p95'], 1)})",
+                f"<= {TARGETS['retrieval_p95_ms']:.0f} ms" if size == "100000" else "",
+                verdict(p95, TARGETS["retrieval_p95_ms"]) if size == "100000" else "",
+            )
+
+    cost = results.get("cost")
+    if cost:
+        chat = cost["workflows"]["chat"]
+        row(
+            "LLM calls per chat turn",
+            f"{f(chat['calls'], 2)}",
+            f"<= {TARGETS['calls_per_turn']:.0f}",
+            verdict(chat["calls"], TARGETS["calls_per_turn"]),
+        )
+        row(
+            "Tokens and cost per chat turn",
+            f"{f(chat['input_tokens'], 0)} in + {f(chat['output_tokens'], 0)} out; ${chat['cost_usd']:.6f}",
+        )
+        day = cost["active_user_day"]
+        row(
+            "Active user-day (10 turns, 1 mission, jobs)",
+            f"{f(day['calls'], 1)} calls, {f(day['input_tokens'], 0)} + {f(day['output_tokens'], 0)} tokens, "
+            f"${day['cost_usd_at_mini']:.5f} at gpt-4o-mini" + ("" if day["complete"] else " (incomplete)"),
+            f"<= ${TARGETS['usd_per_day']}",
+            verdict(day["cost_usd_at_mini"], TARGETS["usd_per_day"]),
+        )
+        extras = [(n, cost["workflows"].get(n)) for n in ("personalized_nudge", "narrative_beat")]
+        goal = cost.get("per_goal")
+        parts = [f"{n.split('_')[-1]} ${d['cost_usd']:.5f}" for n, d in extras if d and "error" not in d]
+        if goal:
+            parts.append(f"goal (create + plan) ${goal['cost_usd']:.5f}")
+        row("  occasional, per event", "; ".join(parts))
+
+    widths = [max(len(r[i]) for r in rows) for i in range(4)] if rows else [0, 0, 0, 0]
+    head = (
+        f"Delight orchestration benchmark, {meta['started_at']} "
+        f"({'QUICK run' if meta['quick'] else 'full run'})\n"
+        f"{m['nproc']} cores {m['cpu_model']}, {m['ram_gib']} GiB, Python {m['python']}, "
+        f"Postgres {pgs['server_version']}; load average {m['load_average_at_start']} at start, "
+        f"{meta.get('load_average_at_end')} at end\n"
+        f"Simulated: LLM first token {prof['first_token_ms']:g} ms + {prof['token_ms']:g} ms per chunk, "
+        f"embedding {prof['embed_ms']:g} ms, jitter +/-{prof['jitter'] * 100:g} %, seed {prof['seed']}; "
+        f"DB_POOL_MAX {meta['pool_max']}\n"
+    )
+    lines = [head]
+    sep = "  "
+    lines.append(sep.join(h.ljust(w) for h, w in zip(("Metric", "Value", "Target", ""), widths, strict=True)))
+    lines.append(sep.join("-" * w for w in widths))
+    for r in rows:
+        lines.append(sep.join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)

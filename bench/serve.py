@@ -1,0 +1,76 @@
+"""`python -m bench.serve [--lever ...]`: the service exactly as `python -m api` serves it, with
+one or more levers switched back to their "before" state, for the before/after measurements.
+Nothing here changes the service's code: the switches are applied in this process only.
+
+    --saver stock        the checkpointer is upstream's AsyncPostgresSaver (per-instance lock)
+    --no-gc-freeze       skip gc.freeze() after start-up
+    --stock-uvicorn      asyncio event loop and h11 instead of uvloop and httptools
+    --durability MODE    run chat turns with durability MODE (sync, async, exit)
+    --no-pool-check      no connection check on each pool checkout
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import types
+
+import uvicorn
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.serve")
+    p.add_argument("--saver", choices=("production", "stock", "pooled"), default="production")
+    p.add_argument("--no-gc-freeze", action="store_true")
+    p.add_argument("--stock-uvicorn", action="store_true")
+    p.add_argument("--durability", choices=("sync", "async", "exit"))
+    p.add_argument("--no-pool-check", action="store_true")
+    args = p.parse_args()
+
+    from core.settings import load_settings
+
+    settings = load_settings()
+    assert settings.host in ("127.0.0.1", "localhost", "::1"), "benchmarks bind loopback only"
+
+    import api.app
+    import api.turns
+    import services.container
+    from graphs.runs import invoke
+
+    if args.saver != "production":
+        # services/container.py builds `services.checkpointer.PooledPostgresSaver` (looked up
+        # when the services open) or, before it, `AsyncPostgresSaver`: swap both names.
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        import services.checkpointer
+        from services.checkpointer import PooledPostgresSaver
+
+        saver_cls = AsyncPostgresSaver if args.saver == "stock" else PooledPostgresSaver
+        services.checkpointer.PooledPostgresSaver = saver_cls  # type: ignore[misc]
+        services.container.AsyncPostgresSaver = saver_cls  # type: ignore[misc]
+    if args.no_gc_freeze:
+        api.app.gc = types.SimpleNamespace(collect=gc.collect, freeze=lambda: None)  # type: ignore[attr-defined]
+    if args.durability:
+        api.turns.invoke = functools.partial(invoke, durability=args.durability)  # type: ignore[attr-defined]
+    if args.no_pool_check:
+        from psycopg_pool import AsyncConnectionPool
+
+        async def no_check(conn: object) -> None:
+            return None
+
+        AsyncConnectionPool.check_connection = staticmethod(no_check)  # type: ignore[method-assign,assignment]
+
+    uvicorn.run(
+        api.app.create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="asyncio" if args.stock_uvicorn else "uvloop",
+        http="h11" if args.stock_uvicorn else "httptools",
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()
