@@ -270,38 +270,45 @@ class Harness:
     # --- the checkpointer lock under concurrent turns -----------------------------------------
 
     async def concurrency(
-        self, savers: dict[str, Any], concurrency: int, rounds: int
+        self, savers: dict[str, Any], concurrency: int, rounds: int, seconds: float
     ) -> dict[str, dict[str, Any]]:
-        """`concurrency` turns at once on distinct threads, `rounds` times per saver (rounds
-        interleaved): turns per second and per-turn latency."""
+        """`concurrency` workers each running turns back to back (each on its own thread) for
+        `seconds`, per saver, `rounds` times (interleaved): turns per second and latency."""
         graphs = {name: build_chat(self.svc.settings).compile(checkpointer=s) for name, s in savers.items()}
         latencies: dict[str, list[float]] = {n: [] for n in savers}
         rates: dict[str, list[float]] = {n: [] for n in savers}
         users = self.users[:concurrency]
 
-        async def one(graph: CompiledStateGraph, user: uuid.UUID, i: int) -> float:
-            ctx = Context(
-                user_id=str(user),
-                thread_id=str(uuid.uuid4()),
-                timezone="UTC",
-                now=datetime.now(UTC),
-                services=self.svc,
-            )
-            t0 = time.perf_counter()
-            await invoke(graph, chat_inputs(self.next_message(i)), ctx)
-            return (time.perf_counter() - t0) * 1000
+        async def worker(graph: CompiledStateGraph, user: uuid.UUID, until: float, lats: list[float]) -> int:
+            done = 0
+            while time.perf_counter() < until:
+                ctx = Context(
+                    user_id=str(user),
+                    thread_id=str(uuid.uuid4()),
+                    timezone="UTC",
+                    now=datetime.now(UTC),
+                    services=self.svc,
+                )
+                t0 = time.perf_counter()
+                await invoke(graph, chat_inputs(self.next_message(done)), ctx)
+                lats.append((time.perf_counter() - t0) * 1000)
+                done += 1
+            return done
 
         for r in range(rounds + 1):  # round 0 warms up
             for name, graph in graphs.items():
+                lats: list[float] = []
                 t0 = time.perf_counter()
-                lats = await asyncio.gather(*(one(graph, u, i) for i, u in enumerate(users)))
+                until = t0 + (seconds if r else seconds / 3)
+                done = await asyncio.gather(*(worker(graph, u, until, lats) for u in users))
                 wall = time.perf_counter() - t0
                 if r > 0:
                     latencies[name] += lats
-                    rates[name].append(len(users) / wall)
+                    rates[name].append(sum(done) / wall)
         return {
             n: {
                 "concurrency": concurrency,
+                "seconds": seconds,
                 "turns_per_s": mean(rates[n]),
                 "latency_ms": summary(latencies[n]),
                 "raw_turns_per_s": [round(x, 2) for x in rates[n]],
@@ -320,6 +327,7 @@ async def run_inproc(
     framework_iterations: int,
     concurrency: int,
     rounds: int,
+    seconds: float,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     h = Harness(svc, profile, users, pg_pid)
@@ -351,7 +359,7 @@ async def run_inproc(
         log(f"in-process: graph vs asyncio.gather x {framework_iterations}")
         await h.measure(framework, framework_iterations, warmup=2)
 
-    log(f"in-process: checkpointer lock, {concurrency} concurrent turns x {rounds} rounds")
+    log(f"in-process: checkpointer lock, {concurrency} concurrent workers, {rounds} x {seconds} s per saver")
     lock = await h.concurrency(
         {
             "AsyncPostgresSaver": AsyncPostgresSaver(pool, serde=serde()),  # type: ignore[arg-type]
@@ -359,6 +367,7 @@ async def run_inproc(
         },
         concurrency,
         rounds,
+        seconds,
     )
     out: dict[str, Any] = {v.name: v.report() for v in variants + framework}
     out["checkpointer_lock"] = lock

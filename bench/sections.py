@@ -46,6 +46,7 @@ async def inproc_section(
             framework_iterations=6 if args.quick else 24,
             concurrency=32,
             rounds=1 if args.quick else 3,
+            seconds=2.0 if args.quick else 3.0,
             log=log,
         )
     finally:

@@ -237,3 +237,33 @@ async def test_jobs_api_is_admin_only(client) -> None:  # type: ignore[no-untype
     assert status["status"] == "complete" and status["tries"] == 1
     assert (await client.get("/api/v1/jobs/nope", headers=admin)).status_code == 404
     assert (await client.get(f"/api/v1/jobs/{jid}", headers=user)).status_code == 403
+
+
+async def test_goal_decomposition_runs_as_a_job_when_redis_is_configured(env, pg_url) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from api.app import create_app
+
+    app = create_app(env["settings"])  # REDIS_URL set: the API enqueues, a worker runs
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as client:
+            headers = {"Authorization": f"Bearer dev:arq-{uuid.uuid4().hex[:6]}"}
+            created = (
+                await client.post(
+                    "/api/v1/goals",
+                    json={"title": "Climb Mont Blanc", "value_category": "health"},
+                    headers=headers,
+                )
+            ).json()
+            run_id = created["decomposition_run_id"]
+            assert (await client.get(f"/api/v1/runs/{run_id}", headers=headers)).json()["status"] == "pending"
+            assert await env["queue"].pool.zcard(env["settings"].job_queue) == 1  # waiting for a worker
+
+            await burst(env)
+
+            run = (await client.get(f"/api/v1/runs/{run_id}", headers=headers)).json()
+            assert run["status"] == "succeeded" and run["result"]["created"] is True
+            goal = (await client.get(f"/api/v1/goals/{created['goal']['id']}", headers=headers)).json()
+            assert 3 <= len(goal["milestones"]) <= 7
+            assert (await env["queue"].status(f"run:{run_id}"))["success"] is True
