@@ -26,6 +26,13 @@ log = get_logger("delight.api")
 Event = dict[str, Any]
 
 
+def user_context(user: User, svc: Services, thread_id: str) -> Context:
+    """A run's context for a request: the caller, their timezone, one clock for every node."""
+    return Context(
+        user_id=str(user.id), thread_id=thread_id, timezone=user.timezone, now=datetime.now(UTC), services=svc
+    )
+
+
 async def open_thread(svc: Services, user: User, thread_id: uuid.UUID | None) -> str:
     """The caller's thread: an existing one they own (else NotFound), or a new one."""
     if thread_id is None:
@@ -73,13 +80,7 @@ async def run_turn(
     run_id = run_id or str(uuid.uuid4())
     t0 = time.perf_counter()
     async with svc.db.thread_lock(thread_id):
-        ctx = Context(
-            user_id=str(user.id),
-            thread_id=thread_id,
-            timezone=user.timezone,
-            now=datetime.now(UTC),
-            services=svc,
-        )
+        ctx = user_context(user, svc, thread_id)
         inputs = {
             "messages": [HumanMessage(message, id=str(uuid.uuid4()))],
             "usage": Overwrite(Usage()),

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from prompts.common import brief, parse_brief
 from state.goals import Goal, GoalAnalysis, MilestoneDraft
 
 # Brief fields (also read back by services/llm/answers/plans.py).
@@ -84,24 +85,11 @@ so the user can pick one that fits their day;
 {_DATA_NOTE}"""
 
 
-def one_line(value: object) -> str:
-    """Fold any whitespace (newlines included) to single spaces: one field, one line, so a
-    value can never forge another field."""
-    return re.sub(r"\s+", " ", str(value)).strip()
-
-
-def _brief(fields: Sequence[tuple[str, object]]) -> str:
-    return "\n".join(f"{name}: {one_line(value)}" for name, value in fields)
+_brief = brief
 
 
 def read_brief(text: str) -> dict[str, str]:
-    """Inverse of the briefs built here: known `Field: value` lines; other lines ignored."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        name, sep, value = line.partition(": ")
-        if sep and name in FIELDS and name not in out:
-            out[name] = value.strip()
-    return out
+    return parse_brief(text, FIELDS)
 
 
 def _goal_fields(goal: Goal) -> list[tuple[str, object]]:

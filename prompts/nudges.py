@@ -29,7 +29,7 @@ from typing import Final
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from domain.nudges import shaming_phrase
-from prompts.decomposition import one_line
+from prompts.common import brief, one_line, parse_brief
 from state.engagement import NudgeDraft
 
 # Brief fields (also read back by services/llm/answers/nudges.py).
@@ -106,18 +106,11 @@ def pause_phrase(days_inactive: int) -> str:
     return "a longer break"
 
 
-def _brief(fields: Sequence[tuple[str, object]]) -> str:
-    return "\n".join(f"{name}: {one_line(value)}" for name, value in fields)
+_brief = brief
 
 
 def read_brief(text: str) -> dict[str, str]:
-    """Inverse of the briefs built here: known `Field: value` lines (first wins); others ignored."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        name, sep, value = line.partition(": ")
-        if sep and name in FIELDS and name not in out:
-            out[name] = value.strip()
-    return out
+    return parse_brief(text, FIELDS)
 
 
 def memories_block(memories: Sequence[str]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -11,8 +10,8 @@ from fastapi.encoders import jsonable_encoder
 
 from api.deps import CurrentUser, Graphs, Svc
 from api.schemas import BeatRequest, InsightRequest
+from api.turns import user_context
 from graphs.runs import invoke
-from nodes.context import Context
 
 router = APIRouter(prefix="/api/v1", tags=["narrative", "insights", "nudges"])
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -23,13 +22,7 @@ async def _run(
 ) -> dict[str, Any]:
     """These workflows keep their results in their own tables, keyed so a re-run writes nothing
     twice: each run gets a fresh thread and checkpoints only at the end (durability "exit")."""
-    ctx = Context(
-        user_id=str(user.id),
-        thread_id=f"{name}:{uuid.uuid4()}",
-        timezone=user.timezone,
-        now=datetime.now(UTC),
-        services=svc,
-    )
+    ctx = user_context(user, svc, f"{name}:{uuid.uuid4()}")
     return jsonable_encoder(await invoke(graphs[name], inputs, ctx, durability="exit"))
 
 

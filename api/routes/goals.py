@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -12,9 +11,8 @@ from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from api.deps import CurrentUser, Graphs, Svc
 from api.schemas import GoalCreate, GoalPatch
 from api.sse import named, sse
-from api.turns import public_message
+from api.turns import public_message, user_context
 from graphs.runs import Event, execute, invoke
-from nodes.context import Context
 
 router = APIRouter(prefix="/api/v1", tags=["goals"])
 
@@ -30,13 +28,7 @@ async def create_goal(body: GoalCreate, user: CurrentUser, svc: Svc, graphs: Gra
     """Runs goal_creation: the goal, the emotion behind it, similar past goals, and the id of the
     decomposition run that starts in the background."""
     goal_id = str(uuid.uuid4())
-    ctx = Context(
-        user_id=str(user.id),
-        thread_id=f"goal:{goal_id}",
-        timezone=user.timezone,
-        now=datetime.now(UTC),
-        services=svc,
-    )
+    ctx = user_context(user, svc, f"goal:{goal_id}")
     inputs = {
         "goal_id": goal_id,
         "title": body.title,

@@ -9,6 +9,7 @@ from fastapi.encoders import jsonable_encoder
 
 from api.deps import CurrentUser, Graphs, Svc
 from api.schemas import MissionComplete, ProcessRequest
+from api.turns import user_context
 from domain.missions import priority_triad
 from graphs.runs import invoke
 from nodes.context import Context
@@ -18,13 +19,7 @@ Status = Literal["pending", "in_progress", "completed", "deferred", "archived"]
 
 
 def _context(user: CurrentUser, svc: Svc, kind: str) -> Context:
-    return Context(
-        user_id=str(user.id),
-        thread_id=f"{kind}:{uuid.uuid4()}",
-        timezone=user.timezone,
-        now=datetime.now(UTC),
-        services=svc,
-    )
+    return user_context(user, svc, f"{kind}:{uuid.uuid4()}")
 
 
 @router.get("/missions")
