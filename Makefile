@@ -8,7 +8,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run worker test lint studio clean-data
+.PHONY: install run worker test lint studio clean-data bench
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -28,6 +28,10 @@ worker: install
 
 test: install
 	$(PY) -m pytest -q
+
+# A few minutes on 2 cores: one table on stdout, raw samples in bench/results/ (git-ignored).
+bench: install
+	$(PY) -m bench
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@
     python -m bench --quick         # a short smoke run of the same code (numbers are rough)
     python -m bench --only inproc,retrieval
     python -m bench --levers        # also the before/after capacity of each server-side lever
+    python -m bench --only capacity --levers pooled_saver --skip-stock
 
 Sections: `inproc` (fan-out, framework and checkpointer overhead, durability, the saver lock),
 `capacity` (the real API on uvicorn vs a stock skeleton, open-loop load from another process, and
@@ -25,6 +26,15 @@ from bench.env import BenchPostgres, load_average, machine, versions
 from bench.sim import SimProfile
 
 SECTIONS = ("inproc", "capacity", "retrieval", "cost")
+LEVERS = (
+    "pooled_saver",
+    "no_gc_freeze",
+    "asyncio_h11",
+    "durability_exit",
+    "no_pool_check",
+    "log_warning",
+    "skeleton_pooled_saver",
+)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -32,7 +42,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="short smoke run (rough numbers)")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
-    p.add_argument("--levers", action="store_true", help="also measure each server lever's before/after")
+    p.add_argument(
+        "--levers",
+        nargs="?",
+        const="all",
+        default="",
+        help=f"also measure server levers' before/after: all, or a comma-separated subset of {LEVERS}",
+    )
+    p.add_argument("--skip-stock", action="store_true", help="capacity: do not measure the stock skeleton")
     p.add_argument("--first-token-ms", type=float, default=SimProfile.first_token_ms)
     p.add_argument("--token-ms", type=float, default=SimProfile.token_ms)
     p.add_argument("--embed-ms", type=float, default=SimProfile.embed_ms)
@@ -42,6 +59,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     args = p.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.levers = list(LEVERS) if args.levers == "all" else [x for x in args.levers.split(",") if x]
+    if set(args.levers) - set(LEVERS):
+        p.error(f"unknown levers {sorted(set(args.levers) - set(LEVERS))}; choose from {LEVERS}")
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
         p.error(f"unknown sections {sorted(unknown)}; choose from {SECTIONS}")

@@ -101,19 +101,29 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _run_ns(pid: int) -> int | None:
+    """CPU time of a single-threaded process in ns (/proc/<pid>/schedstat), or None."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def process_tree_cpu_s(root_pid: int | None) -> float | None:
-    """User+system CPU seconds used by `root_pid`, its live children and its reaped children
-    (Linux /proc), or None where that cannot be read."""
+    """CPU seconds used by Postgres: the postmaster and its live children (backends, writers).
+    Postgres processes are single-threaded, so /proc/<pid>/schedstat gives each one's CPU in ns;
+    where it is missing, clock ticks from /proc/<pid>/stat (10 ms resolution) are used."""
     if root_pid is None:
         return None
-    fields = _stat_fields(root_pid)
-    if fields is None:
-        return None
-    ticks = _ticks()
-    total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks  # utime stime cutime cstime
-    for kid in _children(root_pid):
-        if (kf := _stat_fields(kid)) is not None:
-            total += (int(kf[11]) + int(kf[12])) / ticks
+    total = 0.0
+    for pid in (root_pid, *_children(root_pid)):
+        ns = _run_ns(pid)
+        if ns is not None:
+            total += ns / 1e9
+        elif (fields := _stat_fields(pid)) is not None:
+            total += (int(fields[11]) + int(fields[12])) / _ticks()
+        elif pid == root_pid:
+            return None
     return total
 
 

@@ -295,26 +295,69 @@ class Harness:
                 done += 1
             return done
 
+        cpu: dict[str, list[float]] = {n: [] for n in savers}
+        pg_cpu: dict[str, list[float]] = {n: [] for n in savers}
         for r in range(rounds + 1):  # round 0 warms up
             for name, graph in graphs.items():
                 lats: list[float] = []
-                t0 = time.perf_counter()
+                pg0, c0, t0 = process_tree_cpu_s(self.pg_pid), time.process_time(), time.perf_counter()
                 until = t0 + (seconds if r else seconds / 3)
                 done = await asyncio.gather(*(worker(graph, u, until, lats) for u in users))
-                wall = time.perf_counter() - t0
+                wall, c1, pg1 = time.perf_counter() - t0, time.process_time(), process_tree_cpu_s(self.pg_pid)
                 if r > 0:
                     latencies[name] += lats
                     rates[name].append(sum(done) / wall)
+                    cpu[name].append((c1 - c0) * 1000 / max(1, sum(done)))
+                    if pg0 is not None and pg1 is not None:
+                        pg_cpu[name].append((pg1 - pg0) * 1000 / max(1, sum(done)))
         return {
             n: {
                 "concurrency": concurrency,
                 "seconds": seconds,
                 "turns_per_s": mean(rates[n]),
                 "latency_ms": summary(latencies[n]),
+                "cpu_ms_per_turn": mean(cpu[n]),
+                "pg_cpu_ms_per_turn": mean(pg_cpu[n]) if pg_cpu[n] else None,
                 "raw_turns_per_s": [round(x, 2) for x in rates[n]],
             }
             for n in savers
         }
+
+
+async def checkpointer_ops(
+    savers: dict[str, Any], tasks: int, seconds: float, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """The saver alone: `tasks` coroutines each saving a checkpoint and reading it back in a
+    loop (a chat turn's checkpoint traffic without the turn), per saver, `rounds` times
+    (interleaved): checkpoint calls per second. This is the ceiling a saver puts on one process."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    rates: dict[str, list[float]] = {n: [] for n in savers}
+    payload = {"messages": ["x" * 200] * 6, "emotion": {"joy": 0.5}}
+
+    async def loop(saver: Any, until: float) -> int:
+        calls = 0
+        config: dict[str, Any] = {"configurable": {"thread_id": f"ops-{uuid.uuid4()}", "checkpoint_ns": ""}}
+        while time.perf_counter() < until:
+            cp = empty_checkpoint()
+            cp["channel_values"] = dict(payload)
+            cp["channel_versions"] = {"messages": calls + 1, "emotion": calls + 1}
+            saved = await saver.aput(config, cp, {"source": "loop", "step": calls, "parents": {}}, {})
+            await saver.aput_writes(saved, [("emotion", {"joy": 0.1})], "task")
+            await saver.aget_tuple(saved)
+            calls += 3
+        return calls
+
+    for r in range(rounds + 1):
+        for name, saver in savers.items():
+            t0 = time.perf_counter()
+            until = t0 + (seconds if r else seconds / 4)
+            done = await asyncio.gather(*(loop(saver, until) for _ in range(tasks)))
+            if r:
+                rates[name].append(sum(done) / (time.perf_counter() - t0))
+    return {
+        n: {"tasks": tasks, "calls_per_s": mean(v), "raw": [round(x) for x in v]} for n, v in rates.items()
+    }
 
 
 async def run_inproc(
@@ -369,8 +412,19 @@ async def run_inproc(
         rounds,
         seconds,
     )
+    log("in-process: checkpointer calls per second, 16 tasks, per saver")
+    ops = await checkpointer_ops(
+        {
+            "AsyncPostgresSaver": AsyncPostgresSaver(pool, serde=serde()),  # type: ignore[arg-type]
+            "PooledPostgresSaver": PooledPostgresSaver(pool, serde=serde()),
+        },
+        16,
+        seconds / 2,
+        rounds,
+    )
     out: dict[str, Any] = {v.name: v.report() for v in variants + framework}
     out["checkpointer_lock"] = lock
+    out["checkpointer_ops"] = ops
     out["production_checkpointer"] = type(prod).__name__
     out["sync_nodes"] = sync_nodes()
     return out

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 HOST = "127.0.0.1"
+IDLE_S = 2.0  # keep-alive connections idle longer than this are not reused
 
 
 class Client:
@@ -30,12 +31,15 @@ class Client:
 
     def __init__(self, port: int, limit: int) -> None:
         self.port = port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.slots = asyncio.Semaphore(limit)
 
     async def _conn(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self.idle:
-            return self.idle.pop()
+        while self.idle:
+            reader, writer, since = self.idle.pop()
+            if time.monotonic() - since < IDLE_S:
+                return reader, writer
+            writer.close()  # the server may have closed it (uvicorn's keep-alive is 5 s)
         return await asyncio.open_connection(HOST, self.port)
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -61,7 +65,7 @@ class Client:
             if close:
                 writer.close()
             else:
-                self.idle.append((reader, writer))
+                self.idle.append((reader, writer, time.monotonic()))
             return status, payload
 
     @staticmethod
@@ -93,7 +97,7 @@ class Client:
             await reader.readexactly(2)
 
     def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
         self.idle.clear()
 

@@ -42,10 +42,10 @@ async def inproc_section(
             profile,
             users,
             pg.postmaster_pid(),
-            iterations=4 if args.quick else 14,
-            framework_iterations=6 if args.quick else 24,
+            iterations=4 if args.quick else 10,
+            framework_iterations=6 if args.quick else 16,
             concurrency=32,
-            rounds=1 if args.quick else 3,
+            rounds=1 if args.quick else 2,
             seconds=2.0 if args.quick else 3.0,
             log=log,
         )

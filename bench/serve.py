@@ -1,8 +1,9 @@
 """`python -m bench.serve [--lever ...]`: the service exactly as `python -m api` serves it, with
-one or more levers switched back to their "before" state, for the before/after measurements.
+one or more levers switched to their other state, for the before/after measurements.
 Nothing here changes the service's code: the switches are applied in this process only.
 
-    --saver stock        the checkpointer is upstream's AsyncPostgresSaver (per-instance lock)
+    --saver stock|pooled the checkpointer is upstream's AsyncPostgresSaver (per-instance lock) or
+                         services/checkpointer.py's lock-free PooledPostgresSaver
     --no-gc-freeze       skip gc.freeze() after start-up
     --stock-uvicorn      asyncio event loop and h11 instead of uvloop and httptools
     --durability MODE    run chat turns with durability MODE (sync, async, exit)
@@ -39,15 +40,13 @@ def main() -> None:
     from graphs.runs import invoke
 
     if args.saver != "production":
-        # services/container.py builds `services.checkpointer.PooledPostgresSaver` (looked up
-        # when the services open) or, before it, `AsyncPostgresSaver`: swap both names.
+        # Swap the saver class services/container.py constructs (looked up when the services
+        # open, in this process only).
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-        import services.checkpointer
         from services.checkpointer import PooledPostgresSaver
 
         saver_cls = AsyncPostgresSaver if args.saver == "stock" else PooledPostgresSaver
-        services.checkpointer.PooledPostgresSaver = saver_cls  # type: ignore[misc]
         services.container.AsyncPostgresSaver = saver_cls  # type: ignore[misc]
     if args.no_gc_freeze:
         api.app.gc = types.SimpleNamespace(collect=gc.collect, freeze=lambda: None)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ defaults (one worker; uvicorn picks uvloop and httptools when installed, as they
 auth, no memory store, no thread lock, no usage ledger, no gc.freeze.
 
     DATABASE_URL=postgresql://... PORT=8100 python -m bench.stock_app
+    STOCK_SAVER=pooled ...   # the same skeleton on services/checkpointer.py's lock-free saver
 """
 
 from __future__ import annotations
@@ -99,7 +100,12 @@ def create_app() -> FastAPI:
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
             open=False,
         ) as pool:
-            checkpointer = AsyncPostgresSaver(pool, serde=JsonPlusSerializer())  # type: ignore[arg-type]
+            if os.environ.get("STOCK_SAVER") == "pooled":  # the lever, measured on the skeleton
+                from services.checkpointer import PooledPostgresSaver
+
+                checkpointer = PooledPostgresSaver(pool, serde=JsonPlusSerializer())
+            else:
+                checkpointer = AsyncPostgresSaver(pool, serde=JsonPlusSerializer())  # type: ignore[arg-type]
             await checkpointer.setup()
             app.state.graph = build_graph(settings).compile(checkpointer=checkpointer)
             yield

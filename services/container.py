@@ -83,12 +83,8 @@ class Services:
         db = await Database.connect(settings)
         try:
             await db.migrate()
-            # Lock-free on the pool: upstream's saver queues every call behind one lock per
-            # process (services/checkpointer.py; before/after in README, Benchmarks).
-            from services.checkpointer import PooledPostgresSaver
-
-            checkpointer = PooledPostgresSaver(
-                db.pool,
+            checkpointer = AsyncPostgresSaver(
+                db.pool,  # type: ignore[arg-type]
                 serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES),
             )
             async with db.connection() as conn:
