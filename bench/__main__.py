@@ -18,6 +18,7 @@ import asyncio
 import os
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,26 @@ def run_async(coro: Any) -> Any:
         return runner.run(coro)
 
 
+def run_section(
+    section: str, pg: BenchPostgres, profile: SimProfile, args: argparse.Namespace, results: dict[str, Any]
+) -> Any:
+    if section == "inproc":
+        from bench.sections import inproc_section
+
+        return run_async(inproc_section(pg, profile, args, log))
+    if section == "capacity":
+        from bench.capacity import capacity_section
+
+        return capacity_section(pg, profile, args, log)
+    if section == "retrieval":
+        from bench.retrieval import retrieval_section
+
+        return run_async(retrieval_section(pg, args, log))
+    from bench.cost import cost_section
+
+    return run_async(cost_section(pg, profile, args, results.get("inproc"), log))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL"):  # offline, our own Postgres
@@ -101,22 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         }
     }
     try:
-        if "inproc" in args.sections:
-            from bench.sections import inproc_section
-
-            results["inproc"] = run_async(inproc_section(pg, profile, args, log))
-        if "capacity" in args.sections:
-            from bench.capacity import capacity_section
-
-            results["capacity"] = capacity_section(pg, profile, args, log)
-        if "retrieval" in args.sections:
-            from bench.retrieval import retrieval_section
-
-            results["retrieval"] = run_async(retrieval_section(pg, args, log))
-        if "cost" in args.sections:
-            from bench.cost import cost_section
-
-            results["cost"] = run_async(cost_section(pg, profile, args, results.get("inproc"), log))
+        for section in args.sections:
+            try:
+                results[section] = run_section(section, pg, profile, args, results)
+            except Exception as err:  # one broken section must not lose the others' numbers
+                log(f"{section} failed: {type(err).__name__}: {err}")
+                results.setdefault("errors", {})[section] = traceback.format_exc()
     finally:
         pg.close()
     results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
@@ -127,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     path = write_json(results, args.out)
     log(f"done in {results['meta']['seconds']} s; raw samples in {path}")
-    return 0
+    return 1 if results.get("errors") else 0
 
 
 if __name__ == "__main__":

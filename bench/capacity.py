@@ -165,7 +165,8 @@ class Runner:
 
     def run(self, rate: float, duration_s: float | None = None, record: bool = True) -> Step:
         # At least MIN_REQUESTS per step, so one slow request cannot decide a p95 on its own.
-        spec = self.spec(rate, duration_s or max(self.step_s, MIN_REQUESTS / rate))
+        min_requests = MIN_REQUESTS // 2 if self.quick else MIN_REQUESTS
+        spec = self.spec(rate, duration_s or max(self.step_s, min_requests / rate))
         cpu0, pg0 = process_cpu_s(self.server.pid), process_tree_cpu_s(self.pg_pid)
         result = self.lg.step(spec)
         cpu1, pg1 = process_cpu_s(self.server.pid), process_tree_cpu_s(self.pg_pid)

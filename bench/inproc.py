@@ -426,7 +426,10 @@ async def run_inproc(
     out["checkpointer_lock"] = lock
     out["checkpointer_ops"] = ops
     out["production_checkpointer"] = type(prod).__name__
-    out["sync_nodes"] = sync_nodes()
+    try:
+        out["sync_nodes"] = sync_nodes()
+    except Exception as err:  # the registry is others' code: report, do not fail the section
+        out["sync_nodes_error"] = repr(err)
     return out
 
 

@@ -216,6 +216,8 @@ def table(results: dict[str, Any]) -> str:
             parts.append(f"goal (create + plan) ${goal['cost_usd']:.5f}")
         row("  occasional, per event", "; ".join(parts))
 
+    for section in results.get("errors") or {}:
+        row(f"{section}: FAILED", "see the log above and `errors` in the JSON")
     widths = [max(len(r[i]) for r in rows) for i in range(4)] if rows else [0, 0, 0, 0]
     head = (
         f"Delight orchestration benchmark, {meta['started_at']} "
