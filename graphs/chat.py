@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import psycopg
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 from psycopg_pool import PoolTimeout
 
@@ -71,10 +70,6 @@ def build(settings: Settings | None = None) -> StateGraph:
     g.add_edge("compose_reply", "remember_exchange")
     g.add_edge("remember_exchange", END)
     return g
-
-
-def compile_graph(checkpointer=None) -> CompiledStateGraph:  # type: ignore[no-untyped-def]
-    return build().compile(checkpointer=checkpointer, name=GRAPH)
 
 
 # For `langgraph.json` / LangGraph Studio: no checkpointer (the platform brings its own).

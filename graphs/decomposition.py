@@ -23,9 +23,9 @@ nothing. A re-run (or a concurrent run) for the same goal keeps the stored plan.
 Concurrency limit: the per-milestone model calls run at most `settings.decompose_concurrency`
 at a time through LangGraph's `max_concurrency` run config (it caps the tasks of any one
 superstep; only the `plan_missions` step has more than one). A plain `build().compile()` has no
-limit; bind it when compiling, or pass it with each call:
+limit; hosts compile it with `graphs.registry.compile_workflow`, which binds it, or pass it
+with each call:
 
-    graph = compile_graph(checkpointer, settings)   # = build(s).compile(...).with_config(run_config(s))
     await graph.ainvoke(inputs, {**config, **run_config(s)}, context=ctx)
 
 A limit bound with `with_config` survives a per-call config that does not set its own
@@ -37,7 +37,6 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
 
 from core.settings import Settings, get_settings
 from graphs.chat import DB_RETRY  # one quick retry on transient DB errors; both DB steps are idempotent
@@ -54,7 +53,7 @@ from nodes.decomposition import (
 )
 from state.decomposition import DecompositionInput, DecompositionOutput, DecompositionState, MilestoneTask
 
-__all__ = ["GRAPH", "build", "compile_graph", "graph", "run_config"]
+__all__ = ["GRAPH", "build", "graph", "run_config"]
 
 
 def run_config(settings: Settings | None = None) -> dict[str, Any]:
@@ -84,12 +83,6 @@ def build(settings: Settings | None = None) -> StateGraph:
     g.add_edge("plan_missions", "store_plan")
     g.add_edge("store_plan", END)
     return g
-
-
-def compile_graph(checkpointer: Any = None, settings: Settings | None = None) -> CompiledStateGraph:
-    """Compiled for the service, with the concurrency limit bound."""
-    s = settings or get_settings()
-    return build(s).compile(checkpointer=checkpointer, name=GRAPH).with_config(run_config(s))
 
 
 # For `langgraph.json` / LangGraph Studio: no checkpointer (the platform brings its own).

@@ -13,7 +13,7 @@ graph: a caller either passes `run_config(settings)` in each run's config, e.g.
     await graph.ainvoke(inputs, {**run_config(settings), "configurable": {...}}, context=ctx)
 
 (the registry's `Workflow.run_config` hook does this for the API and background runs), or
-compiles with `compile_graph(...)`, which binds it with `.with_config`. A run without it still
+compiles with `graphs.registry.compile_workflow`, which binds it with `.with_config`. A run without it still
 works but fans out every mission at once (plan_batch logs a warning).
 """
 
@@ -23,7 +23,6 @@ from typing import Any
 
 import psycopg
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 from psycopg_pool import PoolTimeout
 
@@ -33,7 +32,7 @@ from nodes.context import Context
 from nodes.processing import GRAPH, fan_out, mission_failed, plan_batch, process_one, summarize
 from state.processing import ProcessingInput, ProcessingOutput, ProcessingState
 
-__all__ = ["GRAPH", "build", "compile_graph", "graph", "run_config"]
+__all__ = ["GRAPH", "build", "graph", "run_config"]
 
 # Transient database trouble gets one more quick attempt of the whole mission. Model calls
 # retry inside the gateway (services/llm/retry.py) and are not listed: one retry layer per call.
@@ -65,12 +64,6 @@ def build(settings: Settings | None = None) -> StateGraph:
     g.add_edge("process_one", "summarize")
     g.add_edge("summarize", END)
     return g
-
-
-def compile_graph(checkpointer=None, settings: Settings | None = None) -> CompiledStateGraph:  # type: ignore[no-untyped-def]
-    """Compiled with the concurrency limit bound, so every run of it honours the limit."""
-    s = settings or get_settings()
-    return build(s).compile(checkpointer=checkpointer, name=GRAPH).with_config(run_config(s))
 
 
 # For `langgraph.json` / LangGraph Studio: no checkpointer (the platform brings its own); the

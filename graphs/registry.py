@@ -99,16 +99,21 @@ WORKFLOWS: dict[str, Workflow] = {
 }
 
 
+def compile_workflow(
+    name: str, settings: Settings, checkpointer: BaseCheckpointSaver | None
+) -> CompiledStateGraph:
+    """A workflow compiled for a host, with its run config (e.g. its concurrency limit) bound,
+    so the limit holds wherever the graph runs."""
+    w = WORKFLOWS[name]
+    compiled = w.build(settings).compile(checkpointer=checkpointer, name=name)
+    return compiled.with_config(w.run_config(settings)) if w.run_config else compiled
+
+
 def compile_all(
     settings: Settings, checkpointer: BaseCheckpointSaver | None
 ) -> dict[str, CompiledStateGraph]:
-    """Every workflow compiled once for a host process (API or worker), each with its run config
-    (e.g. its concurrency limit) bound, so the limit holds wherever the graph runs."""
-    graphs = {}
-    for name, w in WORKFLOWS.items():
-        compiled = w.build(settings).compile(checkpointer=checkpointer, name=name)
-        graphs[name] = compiled.with_config(w.run_config(settings)) if w.run_config else compiled
-    return graphs
+    """Every workflow compiled once for a host process (API or worker)."""
+    return {name: compile_workflow(name, settings, checkpointer) for name in WORKFLOWS}
 
 
 def langgraph_json_graphs() -> dict[str, str]:

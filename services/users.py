@@ -45,9 +45,6 @@ class Users:
             self._cache.popitem(last=False)
         return user
 
-    def forget(self, subject: str) -> None:
-        self._cache.pop(subject, None)
-
 
 class Threads:
     def __init__(self, db: Database) -> None:

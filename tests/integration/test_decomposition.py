@@ -16,7 +16,8 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from core.errors import ModelOutputInvalid, NotFound
-from graphs.decomposition import build, compile_graph
+from graphs.decomposition import GRAPH, build
+from graphs.registry import compile_workflow
 from graphs.runs import execute
 from nodes.context import Context
 from services.llm.answers.plans import milestone_count_for
@@ -166,7 +167,7 @@ async def test_output_that_stays_invalid_fails_the_run_and_stores_nothing(servic
 
     with pytest.raises(ModelOutputInvalid):
         await execute(
-            compile_graph(svc.checkpointer, svc.settings),
+            compile_workflow(GRAPH, svc.settings, svc.checkpointer),
             svc,
             workflow="goal_decomposition",
             user_id=str(user.id),
@@ -196,7 +197,7 @@ async def test_a_background_run_streams_each_milestone_and_records_the_result(se
     user, goal = await new_goal(services)
     model = PlanModel().delay(MissionPlan, 0.05)
     svc = with_model(services, model)
-    graph = compile_graph(svc.checkpointer, svc.settings)
+    graph = compile_workflow(GRAPH, svc.settings, svc.checkpointer)
     events: list[dict[str, Any]] = []
     run_id = uuid.uuid4()
 
@@ -218,7 +219,7 @@ async def test_a_background_run_streams_each_milestone_and_records_the_result(se
     assert all(
         set(m) == {"title", "estimated_minutes", "energy_level"} for e in streamed for m in e["missions"]
     )
-    assert 1 < model.peak(MissionPlan) <= svc.settings.decompose_concurrency  # bound by compile_graph
+    assert 1 < model.peak(MissionPlan) <= svc.settings.decompose_concurrency  # bound by compile_workflow
     assert out["created"] is True and out["milestones"] == len(milestones)
     run = await services.runs.get(user.id, run_id)
     assert run["status"] == "succeeded" and run["result"]["missions"] == len(missions)

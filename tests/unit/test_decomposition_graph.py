@@ -18,7 +18,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import ModelOutputInvalid, NotFound
-from graphs.decomposition import GRAPH, build, compile_graph, run_config
+from graphs.decomposition import GRAPH, build, run_config
+from graphs.registry import compile_workflow
 from nodes.context import Context
 from prompts.decomposition import (
     DESCRIPTION,
@@ -270,7 +271,7 @@ async def test_missions_calls_never_exceed_the_configured_concurrency(user, limi
     model = PlanModel().script(GoalAnalysis, analysis(7)).delay(MissionPlan, 0.05)
     svc = decomposition_services(model=model, decompose_concurrency=limit)
     goal = svc.goals.add(user)
-    graph = compile_graph(None, svc.settings)  # the limit bound with `with_config`
+    graph = compile_workflow(GRAPH, svc.settings, None)  # the limit bound with `with_config`
 
     out, _ = await run(graph, svc, user, goal.id)
 
@@ -293,10 +294,10 @@ async def test_the_per_call_run_config_limits_too_and_without_it_all_run_at_once
     assert free.peak(MissionPlan) == 6
 
 
-def test_run_config_and_compile_graph_carry_the_setting() -> None:
+def test_run_config_and_compile_workflow_carry_the_setting() -> None:
     svc = decomposition_services(decompose_concurrency=4)
     assert run_config(svc.settings) == {"max_concurrency": 4}
-    graph = compile_graph(None, svc.settings)
+    graph = compile_workflow(GRAPH, svc.settings, None)
     assert graph.config is not None and graph.config["max_concurrency"] == 4
     assert graph.name == GRAPH
 
@@ -314,7 +315,7 @@ async def test_a_failed_milestone_resumes_alone_from_a_strict_checkpoint(user) -
     goal = svc.goals.add(user)
     # the production serde: only allow-listed types come back out of a checkpoint
     saver = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
-    graph = compile_graph(saver, svc.settings)
+    graph = compile_workflow(GRAPH, svc.settings, saver)
     config = {"configurable": {"thread_id": "resume-1"}}
     ctx = context(svc, user, "resume-1")
 

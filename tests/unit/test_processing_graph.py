@@ -17,7 +17,8 @@ from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import Invalid
 from domain.missions import priority_score
-from graphs.processing import GRAPH, build, compile_graph, run_config
+from graphs.processing import GRAPH, build, run_config
+from graphs.registry import compile_workflow
 from nodes.context import Context
 from prompts.processing import MISSION_CLOSE, find_mission, parse_mission_block, prepare_messages
 from services.llm.answers.prep import mission_prep
@@ -166,10 +167,10 @@ async def test_without_the_run_config_every_mission_runs_at_once(caplog: pytest.
     assert any("without a concurrency limit" in r.getMessage() for r in caplog.records)
 
 
-async def test_compile_graph_binds_the_limit(caplog: pytest.LogCaptureFixture) -> None:
+async def test_compile_workflow_binds_the_limit(caplog: pytest.LogCaptureFixture) -> None:
     svc = processing_services(mission_concurrency=3)
     batch = missions(svc, 9)
-    graph = compile_graph(settings=svc.settings)
+    graph = compile_workflow(GRAPH, svc.settings, None)
 
     with caplog.at_level(logging.WARNING, logger="delight.graph"):
         out, _ = await run(graph, svc, [m.id for m in batch], {"recursion_limit": 25})
