@@ -3,9 +3,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter
+from fastapi.encoders import jsonable_encoder
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import CurrentUser, Graphs, Svc
@@ -15,12 +16,6 @@ from api.turns import public_message, user_context
 from graphs.runs import Event, execute, invoke
 
 router = APIRouter(prefix="/api/v1", tags=["goals"])
-
-
-def _jsonable(out: dict[str, Any]) -> dict[str, Any]:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(out)
 
 
 @router.post("/goals", status_code=201)
@@ -37,7 +32,7 @@ async def create_goal(body: GoalCreate, user: CurrentUser, svc: Svc, graphs: Gra
         "target_date": body.target_date.isoformat() if body.target_date else None,
     }
     out = await invoke(graphs["goal_creation"], inputs, ctx)
-    return _jsonable(
+    return jsonable_encoder(
         {
             "goal": out["goal"],
             "emotion": out.get("emotion"),
@@ -52,26 +47,26 @@ async def create_goal(body: GoalCreate, user: CurrentUser, svc: Svc, graphs: Gra
 async def list_goals(
     user: CurrentUser, svc: Svc, status: Literal["active", "paused", "completed", "archived"] | None = None
 ) -> list[dict]:
-    return _jsonable({"g": await svc.goals.list(user.id, status)})["g"]
+    return jsonable_encoder(await svc.goals.list(user.id, status))
 
 
 @router.get("/goals/{goal_id}")
 async def get_goal(goal_id: uuid.UUID, user: CurrentUser, svc: Svc) -> dict:
     goal = await svc.goals.get(user.id, goal_id)
     plan = await svc.goals.plan(goal_id)
-    return _jsonable({**goal.model_dump(), "milestones": plan["milestones"]})
+    return jsonable_encoder({**goal.model_dump(), "milestones": plan["milestones"]})
 
 
 @router.patch("/goals/{goal_id}")
 async def patch_goal(goal_id: uuid.UUID, body: GoalPatch, user: CurrentUser, svc: Svc) -> dict:
     changes = body.model_dump(include=body.model_fields_set)
-    return _jsonable((await svc.goals.update(user.id, goal_id, changes)).model_dump())
+    return jsonable_encoder((await svc.goals.update(user.id, goal_id, changes)).model_dump())
 
 
 @router.delete("/goals/{goal_id}")
 async def archive_goal(goal_id: uuid.UUID, user: CurrentUser, svc: Svc) -> dict:
     """Goals are archived, never deleted: their missions and progress stay meaningful."""
-    return _jsonable((await svc.goals.update(user.id, goal_id, {"status": "archived"})).model_dump())
+    return jsonable_encoder((await svc.goals.update(user.id, goal_id, {"status": "archived"})).model_dump())
 
 
 @router.post("/goals/{goal_id}/decompose")
@@ -86,7 +81,7 @@ async def decompose(goal_id: uuid.UUID, user: CurrentUser, svc: Svc, graphs: Gra
         payload={"goal_id": str(goal_id)},
         run_id=run_id,
     )
-    return _jsonable({"run_id": str(run_id), **out})
+    return jsonable_encoder({"run_id": str(run_id), **out})
 
 
 @router.post("/goals/{goal_id}/decompose/stream", response_class=EventSourceResponse)
@@ -116,7 +111,7 @@ async def decompose_stream(
         while (event := await queue.get()) is not None:
             yield named(event.pop("type"), event)
         try:
-            yield named("complete", _jsonable({"run_id": str(run_id), **task.result()}))
+            yield named("complete", jsonable_encoder({"run_id": str(run_id), **task.result()}))
         except Exception as err:
             yield named("error", {"message": public_message(err)})
 
@@ -125,4 +120,4 @@ async def decompose_stream(
 
 @router.get("/runs/{run_id}")
 async def get_run(run_id: uuid.UUID, user: CurrentUser, svc: Svc) -> dict:
-    return _jsonable(await svc.runs.get(user.id, run_id))
+    return jsonable_encoder(await svc.runs.get(user.id, run_id))
