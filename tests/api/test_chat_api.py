@@ -154,7 +154,10 @@ async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) ->
         async for sse in source.aiter_sse():
             assert sse.event == "message"  # plain `data:` lines, no event names
             data.append(json.loads(sse.data))
+    usage = data[-1].pop("usage")
     assert data[-1] == {"type": "complete"}
+    assert usage["model"] == "gpt-4o-mini" and usage["cost_usd"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"] > 0
     tokens = [d for d in data[:-1]]
     assert tokens and all(d["type"] == "token" and isinstance(d["content"], str) for d in tokens)
     reply = "".join(d["content"] for d in tokens)
@@ -178,7 +181,7 @@ async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) ->
     assert r2.json()["conversation_id"] == cid
     async with aconnect_sse(client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}") as source:
         last = [json.loads(s.data) async for s in source.aiter_sse()][-1]
-    assert last == {"type": "complete"}
+    assert last["type"] == "complete" and last["usage"]["output_tokens"] > 0
     convo = (await client.get("/api/v1/companion/history", headers=auth(user))).json()[0]
     assert len(convo["messages"]) == 4
 

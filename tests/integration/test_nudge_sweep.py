@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from psycopg.types.json import Jsonb
 
-from graphs.registry import compile_all
 from jobs.queue import InProcessQueue
 from jobs.tasks import JobHost, nudge_sweep
+from tests.support.engine import engine_for
 
 NOW = dt.datetime.now(dt.UTC).replace(hour=15, minute=0, second=0, microsecond=0)  # outside quiet hours (UTC)
 
@@ -72,13 +72,13 @@ async def test_sweep_nudges_inactive_users_and_sends_once(settings, services, we
     drifted = await make_user(services, last_active_days=5, prefs={"channels": ["in_app", "email"]})
     active = await make_user(services, last_active_days=1)
     never = await make_user(services, last_active_days=None)
-    graphs = compile_all(s, services.checkpointer)
-    host = JobHost(svc, graphs, InProcessQueue(s), clock=lambda: NOW)
-    try:
-        first = await nudge_sweep(host, NOW.strftime("%Y-%m-%dT%H"))
-        second = await nudge_sweep(host, NOW.strftime("%Y-%m-%dT%H"))
-    finally:
-        await host.close()
+    async with engine_for(svc) as engine:
+        host = JobHost(svc, engine, InProcessQueue(s), clock=lambda: NOW)
+        try:
+            first = await nudge_sweep(host, NOW.strftime("%Y-%m-%dT%H"))
+            second = await nudge_sweep(host, NOW.strftime("%Y-%m-%dT%H"))
+        finally:
+            await host.close()
 
     assert first["failed"] == {} and first["dispatched"]["failed"] == 0
     nudges = {
