@@ -315,8 +315,8 @@ class Engine:
             return None
         try:
             return await self.wait(run_id)
-        except NotFound:  # rolled back: the run is gone
-            return None
+        except NotFound:  # rolled back before we looked: the run is gone
+            return self._gone(run_id)
 
     async def _log(self, run_id: uuid.UUID) -> RunLog:
         """The run's log here: its own when it runs here, else a mirror the owner feeds."""
@@ -614,7 +614,7 @@ class Engine:
                 run,
                 status=final,
                 output=output,
-                error=fields.get("error") or ("rolled back" if status == "rollback" else None),
+                error=fields.get("error") or ("the run was rolled back" if status == "rollback" else None),
                 error_type=fields.get("error_type"),
                 ended_at=datetime.now(UTC),
             ),

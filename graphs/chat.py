@@ -152,8 +152,15 @@ async def settle_turn(s: Settlement) -> tuple[str, Any]:
             exchange = [HumanMessage(human.text, id=human_id), AIMessage(reply[1], id=reply[0])]
             await s.graph.aupdate_state(config, {"messages": exchange}, as_node="remember_exchange")
         return ("interrupted" if s.outcome == "interrupted" else "success"), {"reply": reply[1]}
-    if s.outcome == "interrupted":
+    if s.outcome == "interrupted":  # the transcript records what the state kept of the turn
         await svc.threads.mark_message(thread, user, human_id, human.text, "interrupted")
+        kept = (await s.graph.aget_state({"configurable": {"thread_id": thread}})).values.get("messages", [])
+        ids = [m.id for m in kept]
+        for m in kept[ids.index(human_id) + 1 :] if human_id in ids else []:
+            if isinstance(m, AIMessage):
+                await svc.threads.mark_message(
+                    thread, user, str(m.id), m.text, "interrupted", role="assistant"
+                )
         return "interrupted", None
     await s.forget_checkpoints()
     await svc.threads.mark_message(thread, user, human_id, human.text, "failed")

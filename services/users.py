@@ -126,14 +126,20 @@ class Threads:
         return (row["id"], row["content"]) if row else None
 
     async def mark_message(
-        self, thread_id: str, user_id: uuid.UUID, message_id: str, content: str, status: str
+        self,
+        thread_id: str,
+        user_id: uuid.UUID,
+        message_id: str,
+        content: str,
+        status: str,
+        role: str = "user",
     ) -> None:
-        """Keep a user message whose turn did not complete, visibly marked (failed, interrupted)."""
+        """Keep a message of a turn that did not complete, visibly marked (failed, interrupted)."""
         await self.db.execute(
             """INSERT INTO chat_messages (id, thread_id, role, content, status)
-               SELECT %s, t.id, 'user', %s, %s FROM threads t WHERE t.id = %s AND t.user_id = %s
+               SELECT %s, t.id, %s, %s, %s FROM threads t WHERE t.id = %s AND t.user_id = %s
                ON CONFLICT (id) DO NOTHING""",
-            (message_id, content, status, thread_id, user_id),
+            (message_id, role, content, status, thread_id, user_id),
         )
 
     async def forget_messages(self, thread_id: str, message_ids: list[str]) -> None:
