@@ -195,29 +195,29 @@ async def dispatch_due_nudges(host: JobHost, now: dt.datetime) -> dict[str, int]
 
 
 # --- schedules: each enqueues the period's jobs, once -----------------------------------------
+# Each returns {job id: True if enqueued now, False if that job already existed}.
 
 
-async def schedule_weekly_quests(host: JobHost, user_id: str | None = None) -> list[str]:
+async def schedule_weekly_quests(host: JobHost, user_id: str | None = None) -> dict[str, bool]:
     week = iso_week(host.clock().date())
     users = [{"id": user_id}] if user_id else await host.services.maintenance.users_with_active_goals()
-    ids = [job_id("weekly_quests", u["id"], week) for u in users]
-    for u, jid in zip(users, ids, strict=True):
-        await host.queue.enqueue("weekly_quests", str(u["id"]), week, job_id=jid)
-    return ids
+    return {
+        jid: await host.queue.enqueue("weekly_quests", str(u["id"]), week, job_id=jid)
+        for u in users
+        for jid in [job_id("weekly_quests", u["id"], week)]
+    }
 
 
-async def schedule_nightly_maintenance(host: JobHost, user_id: str | None = None) -> list[str]:
+async def schedule_nightly_maintenance(host: JobHost, user_id: str | None = None) -> dict[str, bool]:
     day = host.clock().date().isoformat()
     jid = job_id("nightly_maintenance", day)
-    await host.queue.enqueue("nightly_maintenance", day, job_id=jid)
-    return [jid]
+    return {jid: await host.queue.enqueue("nightly_maintenance", day, job_id=jid)}
 
 
-async def schedule_nudge_sweep(host: JobHost, user_id: str | None = None) -> list[str]:
+async def schedule_nudge_sweep(host: JobHost, user_id: str | None = None) -> dict[str, bool]:
     hour = host.clock().strftime("%Y-%m-%dT%H")
     jid = job_id("nudge_sweep", hour)
-    await host.queue.enqueue("nudge_sweep", hour, job_id=jid)
-    return [jid]
+    return {jid: await host.queue.enqueue("nudge_sweep", hour, job_id=jid)}
 
 
 JOBS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
@@ -225,7 +225,7 @@ JOBS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "nightly_maintenance": nightly_maintenance,
     "nudge_sweep": nudge_sweep,
 }
-SCHEDULES: dict[str, Callable[..., Awaitable[list[str]]]] = {
+SCHEDULES: dict[str, Callable[..., Awaitable[dict[str, bool]]]] = {
     "weekly_quests": schedule_weekly_quests,
     "nightly_maintenance": schedule_nightly_maintenance,
     "nudge_sweep": schedule_nudge_sweep,

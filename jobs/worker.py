@@ -87,7 +87,7 @@ def as_arq_job(name: str, settings: Settings) -> Function:
 
 def schedule_job(name: str) -> Any:
     async def run(ctx: dict[str, Any]) -> list[str]:
-        return await SCHEDULES[name](ctx["host"])
+        return list(await SCHEDULES[name](ctx["host"]))
 
     run.__qualname__ = run.__name__ = f"schedule_{name}"
     return run

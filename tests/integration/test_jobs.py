@@ -227,6 +227,10 @@ async def test_jobs_api_is_admin_only(client) -> None:  # type: ignore[no-untype
     r = await client.post("/api/v1/jobs/nightly_maintenance", headers=admin)
     assert r.status_code == 202
     [jid] = r.json()["job_ids"]
+    assert r.json()["enqueued"] == [jid] and r.json()["existing"] == []
+    # The same period again: refused as a duplicate, and the answer says so.
+    again = await client.post("/api/v1/jobs/nightly_maintenance", headers=admin)
+    assert again.status_code == 200 and again.json() == {"job_ids": [jid], "enqueued": [], "existing": [jid]}
     assert jid.startswith("nightly_maintenance:")
     for _ in range(100):
         status = (await client.get(f"/api/v1/jobs/{jid}", headers=admin)).json()
