@@ -1,6 +1,6 @@
-"""Postgres: the embedded server (when no DATABASE_URL), the one connection pool, the SQLAlchemy
-engine that langchain-postgres and Alembic need, migrations at start-up, and per-thread turn
-locks. Opened once per process."""
+"""Postgres: the embedded server (when no DATABASE_URL), the one connection pool, migrations at
+start-up (Alembic, on its own short-lived SQLAlchemy engine), and per-thread turn locks. Opened
+once per process."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.errors import Busy, Unavailable
 from core.logging import get_logger
@@ -85,9 +84,6 @@ class Database:
             open=False,
             name="delight",
         )
-        self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(url), pool_size=5, max_overflow=5, pool_pre_ping=True
-        )
 
     @classmethod
     async def connect(cls, settings: Settings) -> Database:
@@ -102,7 +98,6 @@ class Database:
 
     async def close(self) -> None:
         await self.pool.close()
-        await self.engine.dispose()
 
     async def migrate(self) -> None:
         """Apply Alembic migrations, one process at a time. Alembic reads its scripts with
