@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol, TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages.ai import UsageMetadata, add_usage
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ModelOutputInvalid
@@ -55,8 +56,10 @@ class ModelGateway:
             return "offline deterministic model (no OPENAI_API_KEY/OPENAI_BASE_URL set)"
         return f"openai-compatible: {self.settings.chat_model} / {self.settings.premium_model}"
 
-    async def _account(self, msg: BaseMessage, *, tier: ModelTier, site: str, user_id: str | None) -> Usage:
-        meta = getattr(msg, "usage_metadata", None) or {}
+    async def _account(
+        self, meta: UsageMetadata | None, *, tier: ModelTier, site: str, user_id: str | None
+    ) -> Usage:
+        meta = meta or {}  # type: ignore[assignment]
         model = self.model_name(tier)
         tokens_in, tokens_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
         usage = Usage(
@@ -91,7 +94,8 @@ class ModelGateway:
                 site,
                 lambda p=prompt: runnable.ainvoke(p),  # type: ignore[misc]
             )
-            total = total + await self._account(out["raw"], tier=tier, site=site, user_id=user_id)
+            meta = getattr(out["raw"], "usage_metadata", None)
+            total = total + await self._account(meta, tier=tier, site=site, user_id=user_id)
             parsed, error = out.get("parsed"), out.get("parsing_error")
             if error is None and parsed is not None:
                 try:
@@ -124,25 +128,30 @@ class ModelGateway:
         on_token: Callable[[str], None] | None = None,
     ) -> tuple[str, Usage]:
         """Stream a free-text reply. A transient failure before the first token is retried;
-        after it, the error propagates (tokens already sent cannot be taken back)."""
+        after it, the error propagates (tokens already sent cannot be taken back). Per chunk
+        only the text is kept (no message objects are added up): the reply is joined once."""
         model = self.models[tier]
         sent_any = False
 
-        async def call() -> AIMessageChunk | None:
+        async def call() -> tuple[list[str], UsageMetadata | None]:
             nonlocal sent_any
-            total: AIMessageChunk | None = None
+            parts: list[str] = []
+            meta: UsageMetadata | None = None
             async for chunk in model.astream(list(messages)):
                 if not isinstance(chunk, AIMessageChunk):
                     continue
-                total = chunk if total is None else total + chunk
-                text = chunk.text
+                content = chunk.content
+                text = content if isinstance(content, str) else chunk.text
                 if text:
+                    parts.append(text)
                     sent_any = True
                     if on_token is not None:
                         on_token(text)
-            return total
+                if chunk.usage_metadata:
+                    meta = add_usage(meta, chunk.usage_metadata)
+            return parts, meta
 
-        async def guarded() -> AIMessageChunk | None:
+        async def guarded() -> tuple[list[str], UsageMetadata | None]:
             try:
                 return await call()
             except Exception as err:
@@ -150,10 +159,9 @@ class ModelGateway:
                     raise RuntimeError(f"{site}: stream broke after the first token") from err
                 raise
 
-        total = await with_retry(self.settings, site, guarded)
-        reply = total.text if total is not None else ""
-        usage = await self._account(total or AIMessage(""), tier=tier, site=site, user_id=user_id)
-        return reply, usage
+        parts, meta = await with_retry(self.settings, site, guarded)
+        usage = await self._account(meta, tier=tier, site=site, user_id=user_id)
+        return "".join(parts), usage
 
 
 def invalid_output_feedback(schema: type[BaseModel], raw: BaseMessage, error: object) -> str:

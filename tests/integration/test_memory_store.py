@@ -132,6 +132,7 @@ async def test_recall_and_write_are_one_round_trip_each(services, user) -> None:
 
     await services.embeddings.aembed_query("marathon training plan")
     await services.embeddings.aembed_query("I run on Sundays")
+
     def statements() -> int:  # round trips other than the pool's checkout checks
         return COUNTER.total - COUNTER.pool_checks
 
