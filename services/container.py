@@ -28,6 +28,7 @@ from services.nudges import NudgeStore
 from services.progress import ProgressService
 from services.usage import UsageLedger
 from services.users import Threads, Users
+from services.writeback import ChatWriteBack
 
 log = get_logger("delight.services")
 
@@ -74,6 +75,7 @@ class Services:
     insights: InsightStore
     nudges: NudgeStore
     maintenance: Maintenance
+    writeback: ChatWriteBack
     # Starts background graph runs; set by the host process (API or worker), which owns the
     # compiled graphs. None where nothing can run them (then the run stays `pending`).
     dispatcher: Dispatcher | None = None
@@ -122,6 +124,7 @@ class Services:
             insights=InsightStore(db),
             nudges=NudgeStore(db),
             maintenance=Maintenance(db),
+            writeback=ChatWriteBack(db, memory, settings),
         )
 
     async def close(self) -> None:

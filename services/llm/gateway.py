@@ -1,5 +1,10 @@
 """Every LLM call goes through `ModelGateway`: one retry layer, structured output, token
-streaming, and usage (tokens and cost, per user and per call site) recorded in `llm_usage`."""
+streaming, and usage (tokens and cost, per user and per call site).
+
+Every call returns its usage. Where it is recorded is the sink's business: by default the
+gateway's sink (the `llm_usage` ledger, one row per call); a caller that records usage itself,
+once per turn, passes `sink=services.usage.PER_TURN` (the chat graph). Usage a caller can never
+see (a structured call whose output stayed invalid raises) still goes to the gateway's sink."""
 
 from __future__ import annotations
 
@@ -57,7 +62,7 @@ class ModelGateway:
         return f"openai-compatible: {self.settings.chat_model} / {self.settings.premium_model}"
 
     async def _account(
-        self, meta: UsageMetadata | None, *, tier: ModelTier, site: str, user_id: str | None
+        self, meta: UsageMetadata | None, *, tier: ModelTier, site: str, user_id: str | None, sink: UsageSink
     ) -> Usage:
         meta = meta or {}  # type: ignore[assignment]
         model = self.model_name(tier)
@@ -68,7 +73,7 @@ class ModelGateway:
             cost_usd=price_usd(model, tokens_in, tokens_out, self.settings.model_prices),
             calls=1,
         )
-        await self.sink.record(user_id=user_id, site=site, model=model, usage=usage)
+        await sink.record(user_id=user_id, site=site, model=model, usage=usage)
         return usage
 
     async def structured(
@@ -79,10 +84,12 @@ class ModelGateway:
         site: str,
         user_id: str | None,
         tier: ModelTier = "cheap",
+        sink: UsageSink | None = None,
     ) -> tuple[S, Usage]:
         """One structured answer. Output that fails the schema is asked for again with the
         validation error fed back (LLM_VALIDATION_RETRIES times), then raises
         `ModelOutputInvalid`. Transient API errors retry separately, in `with_retry`."""
+        record = sink or self.sink
         runnable = self.models[tier].with_structured_output(
             schema, method=self.settings.structured_output_method, include_raw=True
         )
@@ -95,7 +102,7 @@ class ModelGateway:
                 lambda p=prompt: runnable.ainvoke(p),  # type: ignore[misc]
             )
             meta = getattr(out["raw"], "usage_metadata", None)
-            total = total + await self._account(meta, tier=tier, site=site, user_id=user_id)
+            total = total + await self._account(meta, tier=tier, site=site, user_id=user_id, sink=record)
             parsed, error = out.get("parsed"), out.get("parsing_error")
             if error is None and parsed is not None:
                 try:
@@ -113,6 +120,8 @@ class ModelGateway:
                 },
             )
             prompt = [*messages, HumanMessage(invalid_output_feedback(schema, out["raw"], error))]
+        if record is not self.sink:  # the caller never gets this usage: keep it in the ledger
+            await self.sink.record(user_id=user_id, site=site, model=self.model_name(tier), usage=total)
         raise ModelOutputInvalid(
             f"the model's {schema.__name__} output stayed invalid after "
             f"{self.settings.llm_validation_retries + 1} attempts"
@@ -126,6 +135,7 @@ class ModelGateway:
         user_id: str | None,
         tier: ModelTier = "cheap",
         on_token: Callable[[str], None] | None = None,
+        sink: UsageSink | None = None,
     ) -> tuple[str, Usage]:
         """Stream a free-text reply. A transient failure before the first token is retried;
         after it, the error propagates (tokens already sent cannot be taken back). Per chunk
@@ -160,7 +170,7 @@ class ModelGateway:
                 raise
 
         parts, meta = await with_retry(self.settings, site, guarded)
-        usage = await self._account(meta, tier=tier, site=site, user_id=user_id)
+        usage = await self._account(meta, tier=tier, site=site, user_id=user_id, sink=sink or self.sink)
         return "".join(parts), usage
 
 
