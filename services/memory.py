@@ -252,6 +252,33 @@ class MemoryStore:
         assert row is not None
         return str(row["id"]), bool(row["merged"])
 
+    def recall_statement(
+        self,
+        user_id: uuid.UUID,
+        vector: Sequence[float],
+        now: datetime,
+        quotas: dict[str, int],
+        *,
+        touch: bool,
+    ) -> Statement:
+        """The one recall statement: rows (id, tier, content, similarity, score), tier by tier."""
+        s, p = self.settings, self.params
+        return (self._recall_touch_sql if touch else self._recall_sql), {
+            "vec": vector_text(vector),
+            "user": user_id,
+            "embedder": self.embeddings.name,
+            "now": now,
+            "k": s.memory_candidates_per_tier,
+            "min_similarity": s.memory_min_similarity,
+            "q_personal": quotas.get("personal", 0),
+            "q_project": quotas.get("project", 0),
+            "q_task": quotas.get("task", 0),
+            "floor": p.recency_floor,
+            "half_life": p.half_life_days,
+            "weight": p.frequency_weight,
+            "cap": p.frequency_cap,
+        }
+
     async def retrieve(
         self,
         user_id: uuid.UUID,
@@ -265,29 +292,12 @@ class MemoryStore:
         similarity x recency x frequency, cut to the tier's quota; one statement. `touch`
         updates the hits' access stats in that same statement (the chat graph passes False and
         updates them in its write-back instead, keeping the read path read-only)."""
-        quotas = quotas or self.settings.memory_quotas
         vector = await self.embeddings.aembed_query(query)
-        s = self.settings
-        rows = await self.db.fetch(
-            self._recall_touch_sql if touch else self._recall_sql,
-            {
-                "vec": vector_text(vector),
-                "user": user_id,
-                "embedder": self.embeddings.name,
-                "now": now,
-                "k": s.memory_candidates_per_tier,
-                "min_similarity": s.memory_min_similarity,
-                "q_personal": quotas.get("personal", 0),
-                "q_project": quotas.get("project", 0),
-                "q_task": quotas.get("task", 0),
-                "floor": self.params.recency_floor,
-                "half_life": self.params.half_life_days,
-                "weight": self.params.frequency_weight,
-                "cap": self.params.frequency_cap,
-            },
+        sql, params = self.recall_statement(
+            user_id, vector, now, quotas or self.settings.memory_quotas, touch=touch
         )
         result: dict[str, list[MemoryHit]] = {t: [] for t in TIERS}
-        for r in rows:
+        for r in await self.db.fetch(sql, params):
             result[r["tier"]].append(
                 MemoryHit(
                     id=str(r["id"]),
