@@ -114,6 +114,7 @@ class Database:
         except Exception:
             if self._purge is None or self._purge.done():
                 self._purge = asyncio.create_task(self.pool.check())
+                self._purge.add_done_callback(lambda t: t.cancelled() or t.exception())
             raise
 
     @classmethod

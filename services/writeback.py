@@ -77,7 +77,7 @@ class ChatWriteBack:
         self.settings = settings
 
     async def write(self, turn: TurnRecord) -> WriteResult:
-        vectors = await self._embed([m.content for m in turn.memories])
+        vectors = await self._embed([m.content for m in turn.memories], "turn's memories")
         guard = {"turn_key": turn.turn_key}
         statements = list(Threads.exchange_statements(turn.thread_id, turn.user_id, turn.messages))
         if turn.recalled:
@@ -116,7 +116,7 @@ class ChatWriteBack:
     async def settle(self, user_id: uuid.UUID, waiting: Sequence[dict[str, Any]], now: datetime) -> int:
         """Embed memories stored without a vector and give it to them (or merge them into a
         near-duplicate). Best effort: a failure leaves them waiting for the next write-back."""
-        vectors = await self._embed([r["content"] for r in waiting])
+        vectors = await self._embed([r["content"] for r in waiting], "waiting memories")
         if vectors is None:
             return 0
         try:
@@ -131,14 +131,18 @@ class ChatWriteBack:
             return 0
         return len(waiting)
 
-    async def _embed(self, texts: list[str]) -> list[list[float]] | None:
+    async def _embed(self, texts: list[str], what: str) -> list[list[float]] | None:
+        """One embedding request, or None if it fails or exceeds BRANCH_TIMEOUT_S."""
         if not texts:
             return []
         try:
             async with asyncio.timeout(self.settings.branch_timeout_s):
                 return await self.memory.embeddings.aembed_documents(texts)
-        except Exception as err:  # the reply exists: store the memories now, embed them later
-            log.warning("memories stored without embedding", extra={"texts": len(texts), "error": repr(err)})
+        except Exception as err:  # the reply exists: the memories wait for their vector
+            log.warning(
+                "embedding failed; memories wait for their vector",
+                extra={"what": what, "texts": len(texts), "error": repr(err)},
+            )
             return None
 
     async def _pipeline(self, statements: list[tuple[str, dict[str, Any]]]) -> list[list[dict[str, Any]]]:
