@@ -9,7 +9,7 @@ see (a structured call whose output stayed invalid raises) still goes to the gat
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -64,9 +64,9 @@ class ModelGateway:
     async def _account(
         self, meta: UsageMetadata | None, *, tier: ModelTier, site: str, user_id: str | None, sink: UsageSink
     ) -> Usage:
-        meta = meta or {}  # type: ignore[assignment]
+        counts: Mapping[str, Any] = meta or {}
         model = self.model_name(tier)
-        tokens_in, tokens_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
+        tokens_in, tokens_out = int(counts.get("input_tokens", 0)), int(counts.get("output_tokens", 0))
         usage = Usage(
             input_tokens=tokens_in,
             output_tokens=tokens_out,
