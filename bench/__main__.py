@@ -31,7 +31,7 @@ LEVERS = (
     "pooled_saver",
     "no_gc_freeze",
     "asyncio_h11",
-    "durability_exit",
+    "durability_async",
     "no_pool_check",
     "log_warning",
     "skeleton_pooled_saver",

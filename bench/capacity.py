@@ -356,7 +356,7 @@ def capacity_section(
         "pooled_saver": ["--saver", "pooled"],
         "no_gc_freeze": ["--no-gc-freeze"],
         "asyncio_h11": ["--stock-uvicorn"],
-        "durability_exit": ["--durability", "exit"],
+        "durability_async": ["--durability", "async"],
         "no_pool_check": ["--no-pool-check"],
         "log_warning": [],
     }

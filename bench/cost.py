@@ -6,7 +6,7 @@ no nudge (nudges are for 2+ days of inactivity), so nudges are priced per nudge,
 so are a goal (creation + decomposition) and a narrative beat (premium model), which happen when
 the user acts, not every day.
 
-Every workflow runs for real through the registry and `graphs.runs.execute`, on the offline model
+Every workflow runs for real as a run of the engine (engine/), on the offline model
 (whose token counts are ~4 characters per token of the real prompts and answers); LLM usage is
 read back from the `llm_usage` ledger (one row per call, or per turn for chat, with the number of
 calls it covers), priced with MODEL_PRICES (defaults:
@@ -29,7 +29,6 @@ from bench.sections import bench_settings
 from bench.seed import migrate, seed_users
 from bench.sim import SimProfile, message
 from domain.cost import price_usd
-from nodes.context import Context
 from services.container import Services
 
 CHEAP = "gpt-4o-mini"
@@ -76,9 +75,8 @@ async def cost_section(
     inproc: dict[str, Any] | None,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
-    from bench.inproc import chat_inputs
-    from graphs.registry import WORKFLOWS
-    from graphs.runs import execute, invoke
+    from engine import Engine, RunRequest
+    from graphs.registry import WORKFLOWS, compile_all
 
     url = pg.database("bench_cost")
     migrate(url)
@@ -89,7 +87,8 @@ async def cost_section(
     with psycopg.connect(url, autocommit=True) as conn:  # the idle user last did anything 4 days ago
         conn.execute("UPDATE progress_events SET at = at - interval '5 days' WHERE user_id = %s", (idle,))
     svc = await Services.open(settings)
-    graphs = {n: w.build().compile(checkpointer=svc.checkpointer, name=n) for n, w in WORKFLOWS.items()}
+    engine = Engine(svc, compile_all(settings, svc.checkpointer), queues=("api", "worker"))
+    await engine.start()
     out: dict[str, Any] = {"workflows": {}, "prices": prices}
     last = 0
     now = datetime.now(UTC)
@@ -97,34 +96,26 @@ async def cost_section(
 
     async def run(name: str, user: uuid.UUID, payload: dict[str, Any]) -> dict[str, Any]:
         nonlocal last
-        if name not in graphs:
+        if name not in WORKFLOWS:
             return {"error": "not in the registry"}
-        w = WORKFLOWS[name]
-        try:
-            await execute(
-                graphs[name],
-                svc,
-                workflow=name,
-                user_id=str(user),
-                payload=payload,
-                run_id=uuid.uuid4(),
-                run_config=w.run_config(settings) if w.run_config else None,
-            )
-            error = None
-        except Exception as err:  # reported, not fatal: the rest of the model still runs
-            error = f"{type(err).__name__}: {err}"[:300]
+        record = await engine.run(RunRequest(name, payload, user=user, background=True, admit=False))
+        # reported, not fatal: the rest of the model still runs
+        error = None if record.status == "success" else f"{record.status}: {record.error}"[:300]
         rows, last = _usage_since(url, last)
         return {**_totals(rows, prices), **({"error": error} if error else {})}
 
     try:
         # Chat: 10 turns on one thread (history grows as it does over a day).
-        thread = await svc.threads.create(active)
+        thread = None
         turns = []
         for i in range(10):
-            ctx = Context(
-                user_id=str(active), thread_id=thread, timezone="UTC", now=datetime.now(UTC), services=svc
+            text = message(i, f"cost{i}")
+            turn = await engine.run(
+                RunRequest(
+                    "chat", {"messages": [{"type": "human", "content": text}]}, user=active, thread_id=thread
+                )
             )
-            await invoke(graphs["chat"], chat_inputs(message(i, f"cost{i}")), ctx)
+            thread = turn.thread_id
             rows, last = _usage_since(url, last)
             turns.append(_totals(rows, prices))
         out["chat_turns"] = turns
@@ -163,6 +154,7 @@ async def cost_section(
         out["workflows"]["narrative_beat"] = await run("narrative_beat", active, {"goal_id": goal_id})
         out["workflows"]["personalized_nudge"] = await run("personalized_nudge", idle, {})
     finally:
+        await engine.close()
         await svc.close()
 
     day: dict[str, Any] = {"calls": 0.0, "input_tokens": 0.0, "output_tokens": 0.0, "cost_usd": 0.0}

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from langchain_core.messages import HumanMessage
@@ -29,8 +28,8 @@ from bench.probe import COUNTER, count_round_trips
 from bench.sim import SimProfile, message
 from bench.stats import mean, p50, summary
 from core.settings import Settings
+from engine import Engine, RunRequest
 from graphs.chat import build as build_chat
-from graphs.runs import invoke
 from nodes.chat import compose_reply, detect_emotion, load_progress, remember_exchange, retrieve_memories
 from nodes.context import Context
 from prompts.chat import analysis_messages, reply_messages
@@ -92,12 +91,44 @@ def serde() -> JsonPlusSerializer:
 
 
 def chat_inputs(text: str) -> dict[str, Any]:
-    """As api/turns.py `run_turn` builds them."""
+    """The graph's input for one turn, as the engine prepares it (graphs/chat.py)."""
     return {
         "messages": [HumanMessage(text, id=str(uuid.uuid4()))],
         "usage": Overwrite(Usage()),
         "degraded": Overwrite([]),
     }
+
+
+class Turns:
+    """Chat turns as the service runs them: runs of an engine (its own, on `graph`), so a turn's
+    cost includes its run row (submit, finish) as well as the graph and its checkpoints."""
+
+    def __init__(self, svc: Services, graph: CompiledStateGraph) -> None:
+        self.engine = Engine(svc, {"chat": graph}, queues=("api",), max_running=10_000)
+
+    async def __aenter__(self) -> Turns:
+        await self.engine.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.engine.close()
+
+    async def run(
+        self, user: uuid.UUID, thread: str | None, text: str, durability: str | None = None
+    ) -> dict[str, Any]:
+        record = await self.engine.run(
+            RunRequest(
+                "chat",
+                {"messages": [{"type": "human", "content": text}]},
+                user=user,
+                thread_id=thread,
+                durability=durability,
+                admit=False,
+            )
+        )
+        if record.status != "success":
+            raise RuntimeError(f"turn ended {record.status}: {record.error}")
+        return {**(record.output or {}), "thread_id": record.thread_id}
 
 
 def sequential_chat(settings: Settings) -> StateGraph:
@@ -137,32 +168,26 @@ class Harness:
     def chat_variant(
         self,
         name: str,
-        graph: CompiledStateGraph,
+        turns: Turns,
         user_slice: slice,
         durability: str | None = None,
         pool_check: bool = True,
     ) -> Variant:
         users = self.users[user_slice]
-        threads = {u: str(uuid.uuid4()) for u in users}
+        threads: dict[uuid.UUID, str | None] = dict.fromkeys(users)
         pool = self.svc.db.pool
 
         async def run(i: int) -> tuple[str, dict[str, Any]]:
             user = users[i % len(users)]
             text = self.next_message(i)
-            ctx = Context(
-                user_id=str(user),
-                thread_id=threads[user],
-                timezone="UTC",
-                now=datetime.now(UTC),
-                services=self.svc,
-            )
             check = pool._check
             if not pool_check:  # turns run one at a time here, so this touches only this turn
                 pool._check = None
             try:
-                out = await invoke(graph, chat_inputs(text), ctx, durability=durability)
+                out = await turns.run(user, threads[user], text, durability)
             finally:
                 pool._check = check
+            threads[user] = out["thread_id"]
             return text, out
 
         return Variant(name, run)
@@ -183,7 +208,7 @@ class Harness:
         t1, c1 = time.perf_counter(), time.process_time()
         rt1, chk1 = COUNTER.snapshot()
         pg1 = process_tree_cpu_s(self.pg_pid)
-        usage: Usage = out.get("usage") or Usage()
+        usage = Usage(**(out.get("usage") or {}))
         reply = out.get("reply", "")
         v.samples.append(
             Sample(
@@ -274,23 +299,19 @@ class Harness:
     ) -> dict[str, dict[str, Any]]:
         """`concurrency` workers each running turns back to back (each on its own thread) for
         `seconds`, per saver, `rounds` times (interleaved): turns per second and latency."""
-        graphs = {name: build_chat(self.svc.settings).compile(checkpointer=s) for name, s in savers.items()}
+        engines = {
+            name: Turns(self.svc, build_chat(self.svc.settings).compile(checkpointer=s))
+            for name, s in savers.items()
+        }
         latencies: dict[str, list[float]] = {n: [] for n in savers}
         rates: dict[str, list[float]] = {n: [] for n in savers}
         users = self.users[:concurrency]
 
-        async def worker(graph: CompiledStateGraph, user: uuid.UUID, until: float, lats: list[float]) -> int:
+        async def worker(turns: Turns, user: uuid.UUID, until: float, lats: list[float]) -> int:
             done = 0
             while time.perf_counter() < until:
-                ctx = Context(
-                    user_id=str(user),
-                    thread_id=str(uuid.uuid4()),
-                    timezone="UTC",
-                    now=datetime.now(UTC),
-                    services=self.svc,
-                )
                 t0 = time.perf_counter()
-                await invoke(graph, chat_inputs(self.next_message(done)), ctx)
+                await turns.run(user, None, self.next_message(done))
                 lats.append((time.perf_counter() - t0) * 1000)
                 done += 1
             return done
@@ -298,11 +319,12 @@ class Harness:
         cpu: dict[str, list[float]] = {n: [] for n in savers}
         pg_cpu: dict[str, list[float]] = {n: [] for n in savers}
         for r in range(rounds + 1):  # round 0 warms up
-            for name, graph in graphs.items():
+            for name, turns in engines.items():
                 lats: list[float] = []
                 pg0, c0, t0 = process_tree_cpu_s(self.pg_pid), time.process_time(), time.perf_counter()
                 until = t0 + (seconds if r else seconds / 3)
-                done = await asyncio.gather(*(worker(graph, u, until, lats) for u in users))
+                async with turns:
+                    done = await asyncio.gather(*(worker(turns, u, until, lats) for u in users))
                 wall, c1, pg1 = time.perf_counter() - t0, time.process_time(), process_tree_cpu_s(self.pg_pid)
                 if r > 0:
                     latencies[name] += lats
@@ -386,18 +408,23 @@ async def run_inproc(
         def users(j: int) -> slice:
             return slice(j * k, (j + 1) * k)
 
-        chat = build_chat(settings).compile(checkpointer=prod)
+        chat = Turns(svc, build_chat(settings).compile(checkpointer=prod))
+        bare = Turns(svc, build_chat(settings).compile())
+        chained = Turns(svc, sequential_chat(settings).compile(checkpointer=prod))
+        # A chat turn is a request's run: durability `exit` (engine/engine.py); `async` and `sync`
+        # are what it would cost to checkpoint every step.
         variants = [
             h.chat_variant("fanout", chat, users(0)),
-            h.chat_variant("no_checkpointer", build_chat(settings).compile(), users(1)),
+            h.chat_variant("no_checkpointer", bare, users(1)),
             h.chat_variant("durability_sync", chat, users(2), "sync"),
-            h.chat_variant("durability_exit", chat, users(3), "exit"),
-            h.chat_variant("sequential", sequential_chat(settings).compile(checkpointer=prod), users(4)),
+            h.chat_variant("durability_async", chat, users(3), "async"),
+            h.chat_variant("sequential", chained, users(4)),
             h.chat_variant("no_pool_check", chat, users(5), pool_check=False),
-            h.chat_variant("exit_no_pool_check", chat, users(6), "exit", pool_check=False),
+            h.chat_variant("async_no_pool_check", chat, users(6), "async", pool_check=False),
         ]
         log(f"in-process: {len(variants)} chat variants x {iterations} turns (interleaved)")
-        await h.measure(variants, iterations)
+        async with chat, bare, chained:
+            await h.measure(variants, iterations)
         framework = h.framework_variants()
         log(f"in-process: graph vs asyncio.gather x {framework_iterations}")
         await h.measure(framework, framework_iterations, warmup=2)

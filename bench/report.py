@@ -96,17 +96,17 @@ def table(results: dict[str, Any]) -> str:
             f"{f(fan['round_trips_per_turn'])} / {f(nock['round_trips_per_turn'])} "
             f"(pool checks {f(fan['pool_checks_per_turn'])} / {f(nock['pool_checks_per_turn'])})",
         )
-        for mode in ("sync", "exit"):
+        for mode in ("sync", "async"):
             d = ip[f"durability_{mode}"]
             row(
-                f"Durability {mode} vs async: p50, CPU, round trips",
+                f"Durability {mode} vs exit (production): p50, CPU, round trips",
                 f"{f(d['wall_ms']['p50'])} vs {f(fan['wall_ms']['p50'])} ms; {f(d['cpu_ms_per_turn'])} vs "
                 f"{f(fan['cpu_ms_per_turn'])} ms; {f(d['round_trips_per_turn'])} vs "
                 f"{f(fan['round_trips_per_turn'])}",
             )
         for name, label in (
             ("no_pool_check", "no pool check"),
-            ("exit_no_pool_check", "exit + no pool check"),
+            ("async_no_pool_check", "async + no pool check"),
         ):
             d = ip.get(name)
             if d:

@@ -13,7 +13,7 @@ Nothing here changes the service's code: the switches are applied in this proces
 from __future__ import annotations
 
 import argparse
-import functools
+import dataclasses
 import gc
 import types
 
@@ -35,9 +35,10 @@ def main() -> None:
     assert settings.host in ("127.0.0.1", "localhost", "::1"), "benchmarks bind loopback only"
 
     import api.app
+    import api.routes.chat
+    import api.routes.companion
     import api.turns
     import services.container
-    from graphs.runs import invoke
 
     if args.saver != "production":
         # Swap the saver class services/container.py constructs (looked up when the services
@@ -50,8 +51,14 @@ def main() -> None:
         services.container.AsyncPostgresSaver = saver_cls  # type: ignore[misc]
     if args.no_gc_freeze:
         api.app.gc = types.SimpleNamespace(collect=gc.collect, freeze=lambda: None)  # type: ignore[attr-defined]
-    if args.durability:
-        api.turns.invoke = functools.partial(invoke, durability=args.durability)  # type: ignore[attr-defined]
+    if args.durability:  # chat turns checkpoint with this durability instead of `exit`
+        base_turn = api.turns.turn
+
+        def turn(*a: object, **kw: object) -> object:
+            return dataclasses.replace(base_turn(*a, **kw), durability=args.durability)  # type: ignore[arg-type]
+
+        api.routes.chat.turn = turn  # type: ignore[assignment]
+        api.routes.companion.turn = turn  # type: ignore[assignment]
     if args.no_pool_check:
         import services.db
 

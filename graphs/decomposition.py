@@ -29,7 +29,7 @@ with each call:
     await graph.ainvoke(inputs, {**config, **run_config(s)}, context=ctx)
 
 A limit bound with `with_config` survives a per-call config that does not set its own
-`max_concurrency` (e.g. `graphs.runs.execute`).
+`max_concurrency` (the engine, the worker, the tests).
 """
 
 from __future__ import annotations
