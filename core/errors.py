@@ -31,3 +31,13 @@ class Unavailable(DelightError):
 
 class ModelOutputInvalid(DelightError):
     """The model kept answering with output that fails the schema, after feedback retries."""
+
+
+class InvalidText(Invalid):
+    """A text value Postgres cannot store (NUL, lone surrogates); names the field, never echoes
+    the value."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"invalid request: {field}: {reason}")
+        self.field = field
+        self.reason = reason

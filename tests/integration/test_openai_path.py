@@ -337,7 +337,7 @@ async def usage_rows(app2: Any, subject: str) -> list[dict[str, Any]]:
         """SELECT l.site, l.model, l.input_tokens, l.output_tokens
            FROM llm_usage l JOIN users u ON u.id = l.user_id
            WHERE u.subject = %s ORDER BY l.site""",
-        (subject,),
+        (f"dev:{subject}",),  # a dev token's stored subject
     )
 
 
