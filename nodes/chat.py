@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.runtime import Runtime
 
 from nodes.context import Context, _emit, observed
-from prompts.chat import analysis_messages, reply_messages
+from prompts.chat import analysis_messages, exchange_memory, reply_messages
 from state.chat import ChatState
 from state.schemas import TIERS, Emotion, Progress, TurnAnalysis
 
@@ -91,7 +91,7 @@ async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict
     await svc.memory.add(
         user,
         "task",
-        f"User said: {human.text}\nEliza replied: {ai.text}",
+        exchange_memory(human.text, ai.text),
         {
             "thread_id": ctx.thread_id,
             "emotion": emotion.dominant,
