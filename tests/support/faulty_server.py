@@ -16,7 +16,7 @@ def main() -> None:
     async def boom() -> dict:
         raise RuntimeError("an unexpected bug")
 
-    app.router.add_api_route("/__test__/boom", boom, methods=["GET", "POST"])
+    app.router.add_api_route("/__test__/boom", boom, methods=["GET", "POST"], include_in_schema=False)
     serve(app, settings)
 
 
