@@ -1,27 +1,35 @@
-"""`python -m api`: serve on HOST:PORT (loopback by default; dev auth must never face a network)."""
+"""`python -m api`: serve on HOST:PORT (loopback by default; `create_app` refuses dev auth on any
+other address)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 
-from core.settings import load_settings
+from core.settings import Settings, load_settings
+
+
+def serve(app: Any, settings: Settings) -> None:
+    from api.limits import uvicorn_options
+
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        # httptools, with the request-head limit it lacks (api/limits.py).
+        **uvicorn_options(settings.max_header_bytes),
+    )
 
 
 def main() -> None:
     settings = load_settings()
-    if settings.auth_mode == "dev" and settings.host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit("invalid configuration: AUTH_MODE=dev only binds loopback (set HOST=127.0.0.1)")
     from api.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

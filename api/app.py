@@ -8,19 +8,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.limits import CLOSE, RequestLimits
 from api.routes import chat, companion, engagement, goals, health, jobs, memories, missions, runs, threads
+from api.validation import TextGuard, invalid
 from core.errors import (
     Busy,
     Conflict,
     DelightError,
     Failed,
     Invalid,
+    InvalidText,
     ModelOutputInvalid,
     NotFound,
     Overloaded,
@@ -38,26 +41,6 @@ from services.container import Services
 
 log = get_logger("delight.api")
 
-MAX_BODY_BYTES = 64 * 1024
-
-
-class BodyLimit:
-    """Reject bodies over MAX_BODY_BYTES with 413 before anything reads them."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-                response = JSONResponse(
-                    {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
 
 def _problem(e: dict) -> dict[str, str]:  # type: ignore[type-arg]
     if e["type"] == "json_invalid":
@@ -67,8 +50,19 @@ def _problem(e: dict) -> dict[str, str]:  # type: ignore[type-arg]
     return {"field": field, "message": e["msg"]}
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def require_loopback_for_dev(settings: Settings) -> None:
+    """Dev auth trusts any `dev:<id>` token: it must never face a network, however the app is
+    served (`python -m api`, `uvicorn --factory`, another server)."""
+    if settings.auth_mode == "dev" and settings.host not in LOOPBACK:
+        raise SystemExit("invalid configuration: AUTH_MODE=dev only binds loopback (set HOST=127.0.0.1)")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    require_loopback_for_dev(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -119,7 +113,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Eliza's chat and Delight's workflows as LangGraph graphs.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit)
+    # Outermost first: size limits, then the text check, before routing and auth.
+    app.add_middleware(TextGuard)
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+    )
 
     status = {
         NotFound: 404,
@@ -134,15 +135,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(DelightError)
     async def delight_error(_: Request, err: DelightError) -> JSONResponse:
+        if isinstance(err, InvalidText):
+            return invalid([{"field": err.field, "message": err.reason}])
         code = next((c for t, c in status.items() if isinstance(err, t)), 400)
         headers = {"Retry-After": str(err.retry_after)} if isinstance(err, Overloaded) else None
         return JSONResponse({"detail": err.message}, status_code=code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
-        problems = [_problem(e) for e in err.errors()]
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)
+        return invalid([_problem(e) for e in err.errors()])
+
+    # The last line behind the edge's text check: a value Postgres refused is the client's
+    # input. The message is generic: Postgres' own quotes the value.
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(sqlalchemy.exc.DataError)
+    async def data_error(_: Request, err: Exception) -> JSONResponse:
+        log.warning("database refused a value", extra={"error": type(err).__name__})
+        problem = {"field": "body", "message": "contains a value the database cannot store"}
+        return invalid([problem])
+
+    # Unhandled errors: Starlette sends this 500 and re-raises (the server logs the traceback and
+    # closes the connection), so say `Connection: close` or a keep-alive client's next request
+    # lands on a socket being closed.
+    @app.exception_handler(Exception)
+    async def server_error(_: Request, err: Exception) -> JSONResponse:
+        return JSONResponse({"detail": "internal error"}, status_code=500, headers=CLOSE)
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(PoolTimeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -28,8 +29,21 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+def _loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
 async def _principal(request: Request, token: str | None) -> Principal:
     auth: Authenticator = request.app.state.auth
+    # Dev tokens are not verified: whatever server runs the app, only loopback clients may use them.
+    if get_services(request).settings.auth_mode == "dev":
+        if request.client is not None and not _loopback(request.client.host):
+            raise HTTPException(403, "dev auth serves loopback clients only")
     try:
         return await auth.authenticate(token)
     except AuthError as err:

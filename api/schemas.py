@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.validation import Text
+
 MESSAGE = Field(min_length=1, max_length=5000, description="The user's message, 1-5000 chars")
+
+
+# Every request string is `Text`: one check (core/text.py) rejects what Postgres cannot store.
 
 
 class Strict(BaseModel):
@@ -16,12 +21,12 @@ class Strict(BaseModel):
 
 
 class ChatRequest(Strict):
-    message: str = MESSAGE
+    message: Text = MESSAGE
     thread_id: uuid.UUID | None = None
 
 
 class CompanionChatRequest(Strict):
-    message: str = MESSAGE
+    message: Text = MESSAGE
     conversation_id: uuid.UUID | None = None
 
 
@@ -59,8 +64,10 @@ class CompanionAccepted(BaseModel):
 
 
 class MemoryCreate(Strict):
-    content: str = Field(min_length=1, max_length=2000)
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    content: Text = Field(min_length=1, max_length=2000)
+    tags: list[Annotated[Text, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
 
 
 class MemoryItem(BaseModel):
@@ -85,15 +92,15 @@ ValueCategory = Literal["health", "craft", "growth", "connection"]
 
 
 class GoalCreate(Strict):
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=2000)
+    title: Text = Field(min_length=1, max_length=200)
+    description: Text = Field("", max_length=2000)
     value_category: ValueCategory
     target_date: dt.date | None = None
 
 
 class GoalPatch(Strict):
-    title: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
+    title: Text | None = Field(None, min_length=1, max_length=200)
+    description: Text | None = Field(None, max_length=2000)
     value_category: ValueCategory | None = None
     target_date: dt.date | None = None
     status: Literal["active", "paused", "completed", "archived"] | None = None
@@ -124,6 +131,6 @@ class BeatRequest(Strict):
 
 
 class InsightRequest(Strict):
-    week: str | None = Field(
+    week: Text | None = Field(
         None, pattern=r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", description="ISO week, e.g. 2026-W48"
     )

@@ -8,6 +8,7 @@ Variants are interleaved (one turn of each in turn), so machine noise spreads ov
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import time
@@ -318,20 +319,26 @@ class Harness:
 
         cpu: dict[str, list[float]] = {n: [] for n in savers}
         pg_cpu: dict[str, list[float]] = {n: [] for n in savers}
-        for r in range(rounds + 1):  # round 0 warms up
-            for name, turns in engines.items():
-                lats: list[float] = []
-                pg0, c0, t0 = process_tree_cpu_s(self.pg_pid), time.process_time(), time.perf_counter()
-                until = t0 + (seconds if r else seconds / 3)
-                async with turns:
+        async with contextlib.AsyncExitStack() as stack:
+            for turns in engines.values():
+                await stack.enter_async_context(turns)
+            for r in range(rounds + 1):  # round 0 warms up
+                for name, turns in engines.items():
+                    lats: list[float] = []
+                    pg0, c0, t0 = process_tree_cpu_s(self.pg_pid), time.process_time(), time.perf_counter()
+                    until = t0 + (seconds if r else seconds / 3)
                     done = await asyncio.gather(*(worker(turns, u, until, lats) for u in users))
-                wall, c1, pg1 = time.perf_counter() - t0, time.process_time(), process_tree_cpu_s(self.pg_pid)
-                if r > 0:
-                    latencies[name] += lats
-                    rates[name].append(sum(done) / wall)
-                    cpu[name].append((c1 - c0) * 1000 / max(1, sum(done)))
-                    if pg0 is not None and pg1 is not None:
-                        pg_cpu[name].append((pg1 - pg0) * 1000 / max(1, sum(done)))
+                    wall, c1, pg1 = (
+                        time.perf_counter() - t0,
+                        time.process_time(),
+                        process_tree_cpu_s(self.pg_pid),
+                    )
+                    if r > 0:
+                        latencies[name] += lats
+                        rates[name].append(sum(done) / wall)
+                        cpu[name].append((c1 - c0) * 1000 / max(1, sum(done)))
+                        if pg0 is not None and pg1 is not None:
+                            pg_cpu[name].append((pg1 - pg0) * 1000 / max(1, sum(done)))
         return {
             n: {
                 "concurrency": concurrency,

@@ -33,6 +33,16 @@ class ModelOutputInvalid(DelightError):
     """The model kept answering with output that fails the schema, after feedback retries."""
 
 
+class InvalidText(Invalid):
+    """A text value Postgres cannot store (NUL, lone surrogates); names the field, never echoes
+    the value."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"invalid request: {field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 class Overloaded(DelightError):
     """Admission refused (a limit on runs in progress, queued or per minute): try again later."""
 

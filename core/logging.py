@@ -4,11 +4,48 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+# Database errors carry the values they were given: SQLAlchemy appends the statement's
+# parameters to str(exc) (user text, whole embeddings), Postgres' DETAIL/CONTEXT lines quote
+# rows, keys and JSON, and some primary messages quote the refused value. Log lines keep the
+# error's class, message and SQL, never those values. Whatever form the error reaches a log
+# in (str, repr with escaped newlines, a traceback), it passes through `redact`.
+_QUOTED = r'"(?:[^"\\\n]|\\.)*"'
+_REDACTIONS: list[tuple[re.Pattern[str], str]] = [
+    # One line: SQLAlchemy writes the parameters with repr(), which escapes newlines.
+    (re.compile(r"\[parameters: [^\n]*"), "[parameters: redacted]"),
+    # libpq's "FIELD:  text" lines, to the end of the line (of the whole value when a repr
+    # escaped the newlines: more is dropped then, never less).
+    (re.compile(r"(DETAIL|CONTEXT|HINT|QUERY|WHERE|STATEMENT):  [^\n]*"), r"\1:  [redacted]"),
+    # Primary messages that quote the value: `invalid input syntax for type uuid: "..."`,
+    # `malformed array literal: "..."`, `value "..." is out of range`, `time zone "..."`.
+    (re.compile(rf"(for (?:type|enum) [^:\n]{{1,80}}|literal): {_QUOTED}"), r'\1: "[redacted]"'),
+    (re.compile(rf"\b(value|time zone) {_QUOTED}"), r'\1 "[redacted]"'),
+]
+
+
+def redact(text: str) -> str:
+    """`text` with the values database errors quote replaced by `[redacted]`."""
+    if "[parameters: " not in text and ":  " not in text and '"' not in text:
+        return text
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, BaseException):
+        return redact(repr(value))
+    return value
 
 
 class JsonFormatter(logging.Formatter):
@@ -17,11 +54,11 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+        entry.update({k: _safe(v) for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 

@@ -43,6 +43,23 @@ def energy_level(
     return "high" if score > 0.65 else "medium"
 
 
+def energy_with_feeling(
+    stated: Mapping[str, float] | None,
+    *,
+    assessed: Energy,
+    minutes_today: float | None,
+    completed_today: int | None,
+) -> Energy:
+    """The energy a decision is made on. A feeling the user states now ("thrilled and full of
+    energy") is the most recent emotion there is: it replaces the recorded one in
+    `energy_level`, with the same day's activity (fatigue and momentum still count). Without a
+    stated feeling, or when the day's activity is unknown (that assessment fell back), the
+    assessed level stands."""
+    if not stated or minutes_today is None or completed_today is None:
+        return assessed
+    return energy_level(stated, minutes_today=minutes_today, completed_today=completed_today)
+
+
 def priority_score(
     *,
     estimated_minutes: int,

@@ -535,7 +535,7 @@ class Engine:
             context=ctx,
             stream_mode=[*(fmt.langgraph_modes() | {"values", "updates"})],
             subgraphs=subgraphs,
-            durability=kw.get("durability") or "exit",
+            **({"durability": kw.get("durability") or "exit"} if graph.checkpointer else {}),
             interrupt_before=kw.get("interrupt_before"),
             interrupt_after=kw.get("interrupt_after"),
             output_keys=graph.output_channels,

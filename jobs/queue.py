@@ -42,9 +42,21 @@ def redis_settings(settings: Settings) -> RedisSettings:
     return RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379")
 
 
+def job_key(queue_name: str, job_id: str) -> str:
+    """The id ARQ stores a job under. ARQ's job, result and in-progress keys (`arq:job:<id>`,
+    `arq:result:<id>`, ...) ignore the queue name, so two environments sharing a Redis would
+    collide on deterministic ids (one's `nightly_maintenance:<day>` refused as the other's
+    duplicate, its status showing the other's result): the id carries the queue name."""
+    return f"{queue_name}:{job_id}"
+
+
 class ArqQueue:
+    """Job ids are namespaced by the queue (JOB_QUEUE) inside this class: callers enqueue and
+    look up the plain ids (`nightly_maintenance:<day>`), Redis holds `<queue>:<id>`."""
+
     def __init__(self, pool: ArqRedis) -> None:
         self.pool = pool
+        self.queue_name = pool.default_queue_name
 
     @classmethod
     async def connect(cls, settings: Settings) -> ArqQueue:
@@ -59,11 +71,12 @@ class ArqQueue:
     async def enqueue(self, name: str, *args: Any, job_id: str) -> bool:
         # `_job_id` makes ARQ refuse a second job with the same id while the first (or its
         # result) exists: a job enqueued twice runs once.
-        job = await self.pool.enqueue_job(name, *args, _job_id=job_id)
+        job = await self.pool.enqueue_job(name, *args, _job_id=job_key(self.queue_name, job_id))
         return job is not None
 
     async def status(self, job_id: str) -> dict[str, Any]:
-        job = Job(job_id, self.pool, _queue_name=self.pool.default_queue_name, _deserializer=deserialize)
+        key = job_key(self.queue_name, job_id)
+        job = Job(key, self.pool, _queue_name=self.queue_name, _deserializer=deserialize)
         status = await job.status()
         out: dict[str, Any] = {"job_id": job_id, "status": status.value}
         if status == JobStatus.not_found:

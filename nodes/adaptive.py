@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from langgraph.runtime import Runtime
 
 from core.errors import NotFound
-from domain.missions import choose_path, energy_level, priority_score, priority_triad
+from domain.missions import choose_path, energy_level, energy_with_feeling, priority_score, priority_triad
 from domain.progress import local_day
 from nodes.context import Context, _emit, log, observed
 from prompts.adaptive import (
@@ -141,11 +141,26 @@ def _missions(n: int) -> str:
     return f"{n} mission{'' if n == 1 else 's'}"
 
 
-def explain(state: AdaptiveState) -> tuple[str, str]:
-    """(path, reason): `choose_path` over the assessments, its reason completed with every
-    number the decision was made on."""
+def decision_energy(state: AdaptiveState) -> str:
+    """The assessed energy, or the one the stated feeling gives (`energy_with_feeling`): the
+    feeling's scores count only when the user gave one and it was scored (not the fallback)."""
+    stated = None
+    if (state.get("feeling") or "").strip() and "assess_emotion" not in (state.get("degraded") or []):
+        stated = (state.get("emotion") or {}).get("scores") or None
+    basis = state.get("energy_basis") or {}
+    return energy_with_feeling(
+        stated,
+        assessed=state.get("energy") or "medium",
+        minutes_today=basis.get("minutes_today"),
+        completed_today=basis.get("completed_today"),
+    )
+
+
+def explain(state: AdaptiveState) -> tuple[str, str, str]:
+    """(path, reason, energy): `choose_path` over the assessments, its reason completed with
+    every number the decision was made on."""
     scores = (state.get("emotion") or {}).get("scores") or {}
-    energy = state.get("energy") or "medium"
+    energy = decision_energy(state)
     completed = int(state.get("completed_last_day") or 0)
     path, why = choose_path(scores, energy, completed)
     basis = state.get("energy_basis") or {}
@@ -154,19 +169,20 @@ def explain(state: AdaptiveState) -> tuple[str, str]:
         if basis.get("minutes_today") is not None
         else ""
     )
+    felt = " from how you feel now" if energy != (state.get("energy") or "medium") else ""
     numbers = (
         f"sadness {scores.get('sadness', 0.0):.2f}, joy {scores.get('joy', 0.0):.2f}, "
-        f"energy {energy}{today}, {_missions(completed)} completed in the last 24 h"
+        f"energy {energy}{felt}{today}, {_missions(completed)} completed in the last 24 h"
     )
-    return path, f"{why} [{numbers}]"
+    return path, f"{why} [{numbers}]", energy
 
 
 @observed(GRAPH)
 async def decide(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
-    path, reason = explain(state)
+    path, reason, energy = explain(state)
     _emit(runtime, {"type": "path", "path": path, "reason": reason})
     # `degraded: []` adds nothing; it makes the key present in every output.
-    return {"path": path, "reason": reason, "degraded": []}
+    return {"path": path, "reason": reason, "energy": energy, "degraded": []}
 
 
 # --- the four paths ---------------------------------------------------------------------------------

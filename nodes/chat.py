@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.runtime import Runtime
 
 from nodes.context import Context, _emit, observed
-from prompts.chat import analysis_messages, reply_messages
+from prompts.chat import analysis_messages, exchange_memory, reply_messages
 from services.usage import PER_TURN
 from services.writeback import NewMemory, TurnRecord
 from state.chat import ChatState
@@ -100,7 +100,7 @@ async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict
         NewMemory(
             exchange_id,
             "task",
-            f"User said: {human.text}\nEliza replied: {ai.text}",
+            exchange_memory(human.text, ai.text),
             {
                 "thread_id": ctx.thread_id,
                 "emotion": emotion.dominant,

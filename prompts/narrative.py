@@ -1,18 +1,21 @@
 """Prompts of the narrative_beat workflow. What the service knows about the user (goal, progress,
 memories, story preferences) travels as JSON between `DATA_OPEN` and `DATA_CLOSE` in the human
-message: data for the narrator to use, never instructions to follow. Inside the block every `<`
-and `>` is a JSON escape, so a memory cannot close the block early and speak as the prompt."""
+message (`prompts.common.data_block`): data for the narrator to use, never instructions to follow.
+A memory cannot close the block early and speak as the prompt."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-DATA_OPEN = "<narrative_data>"
-DATA_CLOSE = "</narrative_data>"
+from prompts.common import data_block as _data_block
+from prompts.common import parse_data_object
+
+DATA_TAG = "narrative_data"
+DATA_OPEN = f"<{DATA_TAG}>"
+DATA_CLOSE = f"</{DATA_TAG}>"
 MEMORY_CHARS = 400  # each memory is clipped to this in the prompt (cost: they are premium tokens)
 
 NARRATOR = f"""You are the narrator of Delight, a companion app for ambitious people who stall \
@@ -36,21 +39,12 @@ FALLBACK_TEASER = "A new chapter of your story is ready."
 
 
 def data_block(data: dict[str, Any]) -> str:
-    body = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
-    return f"{DATA_OPEN}\n{body}\n{DATA_CLOSE}"
+    return _data_block(DATA_TAG, data)
 
 
 def parse_data_block(text: str) -> dict[str, Any] | None:
-    """Inverse of `data_block`: the first block in `text`, or None."""
-    start = text.find(DATA_OPEN)
-    end = text.find(DATA_CLOSE, start + len(DATA_OPEN)) if start >= 0 else -1
-    if start < 0 or end < 0:
-        return None
-    try:
-        value = json.loads(text[start + len(DATA_OPEN) : end])
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+    """Inverse of `data_block`: the block in `text`, or None."""
+    return parse_data_object(text, DATA_TAG)
 
 
 def read_data(messages: Sequence[BaseMessage]) -> dict[str, Any]:

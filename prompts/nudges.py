@@ -22,14 +22,13 @@ template that names the goal only when the goal's own title is free of shaming w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Final
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from domain.nudges import shaming_phrase
-from prompts.common import brief, one_line, parse_brief
+from prompts.common import brief, data_block, one_line, parse_brief
 from state.engagement import NudgeDraft
 
 # Brief fields (also read back by services/llm/answers/nudges.py).
@@ -54,8 +53,9 @@ FIELDS: Final = (
     SHAMING_PHRASE,
 )
 NO_GOAL: Final = "(none)"
-MEMORIES_OPEN: Final = "<memories>"
-MEMORIES_CLOSE: Final = "</memories>"
+MEMORIES_TAG: Final = "memories"
+MEMORIES_OPEN: Final = f"<{MEMORIES_TAG}>"
+MEMORIES_CLOSE: Final = f"</{MEMORIES_TAG}>"
 
 # What a personal-tier recall asks for (load_preferences).
 PREFERENCES_QUERY: Final = "how the user likes to be encouraged, reminded and motivated"
@@ -114,10 +114,9 @@ def read_brief(text: str) -> dict[str, str]:
 
 
 def memories_block(memories: Sequence[str]) -> str:
-    """The memories as one JSON line between the tags. `<` is escaped, so a memory that
-    contains the closing tag cannot end the block early."""
-    data = json.dumps([one_line(m) for m in memories], ensure_ascii=False).replace("<", "\\u003c")
-    return f"{MEMORIES_OPEN}\n{data}\n{MEMORIES_CLOSE}"
+    """The memories as a data block (one JSON line): a memory that contains the closing tag
+    cannot end the block early."""
+    return data_block(MEMORIES_TAG, [one_line(m) for m in memories])
 
 
 def _context_fields(

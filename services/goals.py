@@ -14,6 +14,9 @@ from domain.missions import priority_score
 from services.db import Database
 from state.goals import Goal, MilestoneDraft, Mission, MissionDraft
 
+# Mission statuses that still ask something of the user.
+_OPEN = "('pending', 'in_progress', 'deferred')"
+
 _MISSION_COLS = """id, goal_id, milestone_id, title, description, estimated_minutes, energy_level,
     value_category, priority_score, status, kind, first_step, created_at, completed_at"""
 
@@ -89,18 +92,29 @@ class Goals:
         return [_goal(r) for r in rows]
 
     async def update(self, user_id: uuid.UUID, goal_id: uuid.UUID, changes: dict[str, Any]) -> Goal:
+        """Change a goal's fields. Archiving it archives its open missions (pending, in progress,
+        deferred) in the same transaction, so nothing recommends work on a goal the user let go
+        of. (Un-archiving does not reopen them: which were open is not kept.)"""
         allowed = {"title", "description", "value_category", "target_date", "status"}
         fields = {k: v for k, v in changes.items() if k in allowed}
         if not fields:
             return await self.get(user_id, goal_id)
         sets = ", ".join(f"{k} = %({k})s" for k in fields)  # keys come from `allowed` only
-        row = await self.db.fetchrow(
-            f"""UPDATE goals SET {sets}, updated_at = now()
-                WHERE id = %(id)s AND user_id = %(user)s RETURNING *""",
-            {**fields, "id": goal_id, "user": user_id},
-        )
-        if row is None:
-            raise NotFound("goal not found")
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                f"""UPDATE goals SET {sets}, updated_at = now()
+                    WHERE id = %(id)s AND user_id = %(user)s RETURNING *""",
+                {**fields, "id": goal_id, "user": user_id},
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound("goal not found")
+            if row["status"] == "archived":
+                await conn.execute(
+                    f"""UPDATE missions SET status = 'archived'
+                        WHERE goal_id = %s AND user_id = %s AND status IN {_OPEN}""",
+                    (goal_id, user_id),
+                )
         return _goal(row)
 
     async def plan(self, goal_id: uuid.UUID) -> dict[str, Any]:
@@ -143,7 +157,10 @@ class Goals:
         Returns (milestones, missions, created)."""
         gid = uuid.UUID(goal.id)
         async with self.db.transaction() as conn:
-            await conn.execute("SELECT 1 FROM goals WHERE id = %s FOR UPDATE", (gid,))
+            cur = await conn.execute("SELECT status FROM goals WHERE id = %s FOR UPDATE", (gid,))
+            locked = await cur.fetchone()
+            # Archived while its plan was being made: the plan is kept, its missions archived.
+            status = "archived" if locked and locked["status"] == "archived" else "pending"
             cur = await conn.execute(
                 """SELECT (SELECT count(*) FROM milestones WHERE goal_id = %(g)s) AS ms,
                           (SELECT count(*) FROM missions WHERE goal_id = %(g)s AND kind = 'regular') AS mi""",
@@ -180,6 +197,7 @@ class Goals:
                             target_date=goal.target_date,
                         ),
                         now,
+                        status,
                     )
                     for i, batch in enumerate(missions, start=1)
                     for j, d in enumerate(batch, start=1)
@@ -187,8 +205,8 @@ class Goals:
                 await c.executemany(
                     """INSERT INTO missions (id, user_id, goal_id, milestone_id, title, description,
                            estimated_minutes, energy_level, value_category, priority_score,
-                           created_at)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                           created_at, status)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                     rows,
                 )
             return len(milestones), len(rows), True
@@ -199,9 +217,14 @@ class Missions:
         self.db = db
 
     async def list(self, user_id: uuid.UUID, status: str | None = None, limit: int = 100) -> list[Mission]:
+        """A user's missions, highest priority first. Open missions of an archived goal (rows
+        from before archiving archived them) are left out: the triad and `/missions/next` read
+        pending missions here."""
         rows = await self.db.fetch(
-            f"""SELECT {_MISSION_COLS} FROM missions
+            f"""SELECT {_MISSION_COLS} FROM missions m
                 WHERE user_id = %s AND (%s::text IS NULL OR status = %s)
+                  AND NOT (status IN {_OPEN} AND EXISTS (
+                      SELECT 1 FROM goals g WHERE g.id = m.goal_id AND g.status = 'archived'))
                 ORDER BY priority_score DESC, created_at LIMIT %s""",
             (user_id, status, status, limit),
         )

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from core.errors import NotFound
+from core.text import require_storable
 from services.db import Database
 
 
@@ -30,10 +31,12 @@ class Users:
         self._cache_size = cache_size
 
     async def ensure(self, subject: str) -> User:
-        """The user for an auth subject, created on first use (cached: subjects never move)."""
+        """The user for an auth subject (`Principal.subject`: `dev:<id>` for dev tokens, the JWT
+        `sub` otherwise), created on first use (cached: subjects never move)."""
         if (hit := self._cache.get(subject)) is not None:
             self._cache.move_to_end(subject)
             return hit
+        require_storable("subject", subject)
         row = await self.db.fetchrow(
             """INSERT INTO users (subject) VALUES (%s)
                ON CONFLICT (subject) DO UPDATE SET subject = EXCLUDED.subject

@@ -27,7 +27,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ValidationError
 
-from prompts.chat import CONTEXT_OPEN, parse_context_block
+from prompts.chat import parse_context_block, said_in_exchange
 from services.llm.lexicon import dominant, extract_durable_fact, score_emotions
 from state.schemas import EmotionScores, TurnAnalysis
 
@@ -146,18 +146,28 @@ def _content_words(text: str) -> set[str]:
     return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _STOP}
 
 
+QUOTE_CHARS = 200  # a quoted memory is clipped to this, so a reply stays short whatever it quotes
+
+
+def quotable(content: str) -> str:
+    """What Eliza may quote of a memory: its own words, never the transcript wrapper of a task
+    memory (quoting "User said: ... Eliza replied: ..." would nest memories turn after turn)."""
+    text = " ".join((said_in_exchange(content) or content).split())
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
+
+
 def _best_memory(memories: list[Any], user_text: str) -> tuple[str, int] | None:
     """The memory sharing most content words with the message (ties: recall order, which is
-    best-first); returns its content and the overlap."""
+    best-first); returns the text to quote and the overlap."""
     asked = _content_words(user_text)
     best: tuple[str, int] | None = None
     for memory in memories:
         content = memory.get("content") if isinstance(memory, dict) else None
-        if not isinstance(content, str) or not content.strip():
+        if not isinstance(content, str) or not (text := quotable(content)):
             continue
-        overlap = len(asked & _content_words(content))
+        overlap = len(asked & _content_words(text))
         if best is None or overlap > best[1]:
-            best = (content.strip(), overlap)
+            best = (text, overlap)
     return best
 
 
@@ -190,15 +200,9 @@ def _emotion(context: dict[str, Any], user_text: str) -> tuple[str, float]:
 
 
 def read_context(messages: Sequence[BaseMessage]) -> dict[str, Any]:
-    """The context block of the system prompt. The persona text itself mentions the `<context>`
-    tag, so try each opening tag in turn: the first that parses is the real block."""
+    """The context block of the system prompt ({} when there is none)."""
     system = "\n".join(m.text for m in messages if isinstance(m, SystemMessage))
-    start = system.find(CONTEXT_OPEN)
-    while start >= 0:
-        if (context := parse_context_block(system[start:])) is not None:
-            return context
-        start = system.find(CONTEXT_OPEN, start + 1)
-    return {}
+    return parse_context_block(system) or {}
 
 
 def compose_reply(messages: Sequence[BaseMessage]) -> str:

@@ -35,7 +35,7 @@ async def seeded_user(
         if run["status"] in ("success", "error", "timeout", "interrupted"):
             break
         await asyncio.sleep(0.05)
-    user = await services.users.ensure(subject)
+    user = await services.users.ensure(f"dev:{subject}")
     for i in range(days * per_day):  # enough missions whatever size the plan came out
         await services.missions.create_once(
             user.id,

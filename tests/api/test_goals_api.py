@@ -72,7 +72,7 @@ async def test_create_goal_decomposes_in_the_background(client: httpx.AsyncClien
 async def test_decompose_stream_reports_each_milestone(client: httpx.AsyncClient, services) -> None:  # type: ignore[no-untyped-def]
     user = new_user()
     # A goal created without the background run, so the stream does the decomposition.
-    me = await services.users.ensure(user["Authorization"].removeprefix("Bearer dev:"))
+    me = await services.users.ensure(user["Authorization"].removeprefix("Bearer "))
     goal = await services.goals.create(
         me.id,
         goal_id=uuid.uuid4(),

@@ -275,16 +275,20 @@ async def test_ordinary_day_offers_the_priority_triad_and_creates_nothing(
 
 THRESHOLD_CASES = {
     # name: (emotion scored now, recorded emotion for energy, completions in the last hours, path)
-    "sadness 0.70": (EmotionScores(sadness=0.70), None, 0, "triad"),
-    "sadness 0.71": (EmotionScores(sadness=0.71), None, 0, "self_care"),
+    # The stated feeling is the newest emotion: it sets the energy (joy 0.5 keeps it medium here,
+    # so the sadness threshold itself decides).
+    "sadness 0.70": (EmotionScores(sadness=0.70, joy=0.5), None, 0, "triad"),
+    "sadness 0.71": (EmotionScores(sadness=0.71, joy=0.5), None, 0, "self_care"),
     "joy 0.80, high energy": (EmotionScores(joy=0.80), {"joy": 0.9}, 0, "triad"),
     "joy 0.81, high energy": (EmotionScores(joy=0.81), {"joy": 0.9}, 0, "challenge"),
-    "joy 0.81, medium energy": (EmotionScores(joy=0.81), None, 0, "triad"),
+    "joy 0.81 stated, nothing recorded": (EmotionScores(joy=0.81), None, 0, "challenge"),
+    "joy 0.81 stated over a recorded low": (EmotionScores(joy=0.81), {"sadness": 0.9}, 0, "challenge"),
+    "joy 0.81, medium energy": (EmotionScores(joy=0.81, sadness=0.6), None, 0, "triad"),
     "2 completions": (EmotionScores(neutral=1.0), None, 2, "triad"),
     "3 completions": (EmotionScores(neutral=1.0), None, 3, "celebration"),
     "sad and 3 completions": (EmotionScores(sadness=0.9), None, 3, "self_care"),
     "joy 0.9, high energy, 3 completions": (EmotionScores(joy=0.9), {"joy": 0.9}, 3, "challenge"),
-    "low energy and joy 0.9": (EmotionScores(joy=0.9), {"sadness": 0.9}, 0, "self_care"),
+    "sadness 0.9 before joy 0.9": (EmotionScores(joy=0.9, sadness=0.9), {"joy": 0.9}, 0, "self_care"),
 }
 
 

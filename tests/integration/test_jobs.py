@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 from arq.worker import Worker
 
-from jobs.queue import ArqQueue, InProcessQueue
+from jobs.queue import ArqQueue, InProcessQueue, job_key
 from jobs.scheduler import InProcessScheduler, next_runs
 from jobs.tasks import JobHost, job_id, schedule_nightly_maintenance, schedule_weekly_quests
 from jobs.worker import shutdown, startup, worker_settings
@@ -175,7 +175,7 @@ async def test_nightly_maintenance_isolates_a_failing_task(env, services, engine
     await services.db.execute("DELETE FROM checkpoints WHERE thread_id = %s", (thread,))
     await env["queue"].pool.delete(
         *(
-            f"arq:{k}:{job_id('nightly_maintenance', now.date())}"
+            f"arq:{k}:{job_key(env['settings'].job_queue, job_id('nightly_maintenance', now.date()))}"
             for k in ("job", "result", "retry", "in-progress")
         )
     )

@@ -337,7 +337,7 @@ async def usage_rows(app2: Any, subject: str) -> list[dict[str, Any]]:
         """SELECT l.site, l.model, l.input_tokens, l.output_tokens, l.calls, l.turn_key
            FROM llm_usage l JOIN users u ON u.id = l.user_id
            WHERE u.subject = %s ORDER BY l.site""",
-        (subject,),
+        (f"dev:{subject}",),  # a dev token's stored subject
     )
 
 
@@ -457,7 +457,7 @@ async def test_chat_turn_survives_a_failing_embedder_and_its_memories_are_embedd
         rows = await db.fetch(
             """SELECT m.tier, m.embedding IS NOT NULL AS embedded FROM memories m
                JOIN users u ON u.id = m.user_id WHERE u.subject = %s ORDER BY m.tier""",
-            (subject,),
+            (f"dev:{subject}",),  # a dev token's user
         )
         return [(r["tier"], r["embedded"]) for r in rows]
 

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from core.settings import ROOT
-from jobs.queue import ArqQueue
+from jobs.queue import ArqQueue, job_key
 from jobs.tasks import job_id
 from nodes.jobs import iso_week
 
@@ -72,7 +72,7 @@ async def test_killed_worker_job_completes_once_after_restart(pg_url, settings, 
         # Kill worker A while it holds a job (its LLM call takes 1.5 s).
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if await queue.pool.exists(*(f"arq:in-progress:{jid}" for jid in ids)):
+            if await queue.pool.exists(*(f"arq:in-progress:{job_key(queue_name, jid)}" for jid in ids)):
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)

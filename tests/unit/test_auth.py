@@ -177,7 +177,8 @@ async def _fails(auth: Authenticator, token: str | None, message: str) -> None:
 
 async def test_dev_token_ok(dev_auth: Authenticator) -> None:
     p = await dev_auth.authenticate("dev:alice_01.x@example-co")
-    assert p == Principal(subject="alice_01.x@example-co")
+    # Stored as the token itself: the dev namespace, apart from every JWT subject.
+    assert p == Principal(subject="dev:alice_01.x@example-co")
     assert not p.is_admin
 
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from langchain_core.messages import BaseMessage
 
+from prompts.jobs import read_quests_data
 from services.llm.offline import last_human_text, register_answer
 from state.jobs import QuestDraft, QuestPlan
 
 
 @register_answer(QuestPlan)
 def quest_plan(messages: list[BaseMessage]) -> QuestPlan:
-    text = last_human_text(messages)
-    start, end = text.find("<data>"), text.rfind("</data>")
-    data = json.loads(text[start + 6 : end]) if 0 <= start < end else {}
+    data = read_quests_data(last_human_text(messages))
     goals = data.get("goals") or [{"title": "your growth"}]
     minutes = int((data.get("patterns") or {}).get("avg_minutes") or 25)
     minutes = min(120, max(5, minutes))
