@@ -65,6 +65,18 @@ def turn_body(thread_id: str, out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def turn_usage(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """A turn's usage as Delight's client reads it on the companion stream's `complete`."""
+    usage = body["usage"]
+    return {
+        "model": model,
+        "input_tokens": usage["input_tokens"],
+        "output_tokens": usage["output_tokens"],
+        "total_tokens": usage["input_tokens"] + usage["output_tokens"],
+        "cost_usd": usage["cost_usd"],
+    }
+
+
 async def run_turn(
     graph: CompiledStateGraph,
     svc: Services,
@@ -143,13 +155,15 @@ class TurnBroker:
         self.tasks: set[asyncio.Task[None]] = set()
 
     def start(self, key: str, work: Callable[[Callable[[Event], None]], Any]) -> None:
+        """Run `work(emit)` in the background; what it returns (e.g. `{"usage": ...}`) is added
+        to the final `complete` event."""
         self._expire()
         stream = self.turns[key] = TurnStream()
 
         async def run() -> None:
             try:
-                await work(stream.push)
-                stream.finish({"type": "complete"})
+                extra = await work(stream.push)
+                stream.finish({"type": "complete", **(extra or {})})
             except Exception as err:
                 log.exception("background turn failed", extra={"thread_id": key})
                 stream.finish({"type": "error", "message": public_message(err)})

@@ -4,6 +4,7 @@ the EventSource stream carries plain `data:` JSON events, history lists conversa
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from api.deps import Broker, CurrentUser, Graphs, StreamUser, Svc
 from api.schemas import CompanionAccepted, CompanionChatRequest
 from api.sse import plain, sse
-from api.turns import Event, open_thread, run_turn
+from api.turns import Event, open_thread, run_turn, turn_usage
 from services.users import as_iso
 
 router = APIRouter(prefix="/api/v1/companion", tags=["companion"])
@@ -28,12 +29,13 @@ async def companion_chat(
 ) -> CompanionAccepted:
     thread_id = await open_thread(svc, user, body.conversation_id)
 
-    async def work(emit: callable) -> None:  # type: ignore[valid-type]
+    async def work(emit: callable) -> dict:  # type: ignore[valid-type]
         def tokens_only(event: Event) -> None:
             if event.get("type") == "token":
                 emit({"type": "token", "content": event["content"]})
 
-        await run_turn(graphs["chat"], svc, user, thread_id, body.message, on_event=tokens_only)
+        turn = await run_turn(graphs["chat"], svc, user, thread_id, body.message, on_event=tokens_only)
+        return {"usage": turn_usage(turn, svc.llm.model_name("cheap"))}
 
     broker.start(thread_id, work)
     return CompanionAccepted(conversation_id=thread_id)
@@ -78,14 +80,28 @@ async def _reply_from_db(svc: Svc, thread_id: str) -> AsyncIterator[Event]:
 @router.get("/history")
 async def companion_history(
     user: CurrentUser, svc: Svc, limit: Annotated[int, Query(ge=1, le=200)] = 50
-) -> list[dict]:
+) -> dict[str, list[dict]]:
+    """`{"conversations": [{id, created_at, updated_at, messages: [{role, content, timestamp}]}]}`,
+    newest first: the client continues `conversations[0]`."""
     rows = await svc.threads.recent_with_messages(user.id, limit)
-    return [
-        {
-            "conversation_id": r["id"],
-            "created_at": as_iso(r["created_at"]),
-            "updated_at": as_iso(r["updated_at"]),
-            "messages": r["messages"],
-        }
-        for r in rows
-    ]
+    return {
+        "conversations": [
+            {
+                "id": r["id"],
+                "created_at": as_iso(r["created_at"]),
+                "updated_at": as_iso(r["updated_at"]),
+                "messages": r["messages"],
+            }
+            for r in rows
+            if _is_conversation(r["id"])
+        ]
+    }
+
+
+def _is_conversation(thread_id: str) -> bool:
+    """Chat conversations have uuid ids; workflow runs live on prefixed threads (`run:...`)."""
+    try:
+        uuid.UUID(thread_id)
+    except ValueError:
+        return False
+    return True

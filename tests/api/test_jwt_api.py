@@ -103,4 +103,4 @@ async def test_companion_stream_accepts_the_query_token(jwt_client, key) -> None
     ).json()["conversation_id"]
     async with aconnect_sse(jwt_client, "GET", f"/api/v1/companion/stream/{cid}?token={t}") as source:
         events = [json.loads(e.data) async for e in source.aiter_sse()]
-    assert events[-1] == {"type": "complete"} and events[0]["type"] == "token"
+    assert events[-1]["type"] == "complete" and events[0]["type"] == "token"

@@ -97,7 +97,8 @@ def test_companion_stream_bytes_are_what_eventsource_reads(server: str) -> None:
         lines = [line for line in s.iter_lines() if line]
     events = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
     assert all(line.startswith(("data: ", ":")) for line in lines)  # data lines (and pings) only
-    assert events[-1] == {"type": "complete"} and events[0]["type"] == "token"
+    assert events[-1]["type"] == "complete" and events[0]["type"] == "token"
+    assert events[-1]["usage"]["total_tokens"] > 0
     # A later conversation recalls the fact told in this one.
     later = httpx.post(
         f"{server}/api/v1/chat",
