@@ -20,22 +20,23 @@ from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.agent import assistants
-from api.routes import chat, companion, engagement, goals, health, jobs, memories, missions, threads
-from api.turns import TurnBroker
+from api.routes import chat, companion, engagement, goals, health, jobs, memories, missions, runs, threads
 from core.errors import (
     Busy,
     Conflict,
     DelightError,
+    Failed,
     Invalid,
     ModelOutputInvalid,
     NotFound,
+    Overloaded,
     Unavailable,
 )
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
+from engine import Engine
 from graphs.registry import compile_all
-from graphs.runs import InProcessDispatcher
-from jobs.queue import ArqDispatcher, ArqQueue, InProcessQueue
+from jobs.queue import ArqQueue, InProcessQueue
 from jobs.scheduler import InProcessScheduler
 from jobs.tasks import JobHost
 from services.auth import Authenticator
@@ -98,19 +99,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth = Authenticator.from_settings(settings)
         app.state.services = services
         app.state.auth = auth
-        app.state.broker = TurnBroker()
         # Compiled once per process with the Postgres checkpointer, never per request.
         app.state.graphs = compile_all(settings, services.checkpointer)
-        # Background work: ARQ workers when REDIS_URL is set, else this process runs the jobs
-        # (in-process queue + cron) and the background graph runs.
+        # Every graph execution is a run of the engine. Background runs (and the jobs) go to ARQ
+        # workers when REDIS_URL is set; else this process serves them too, with an in-process
+        # queue and cron for the jobs.
+        engine = Engine(
+            services, app.state.graphs, queues=("api",) if settings.redis_url else ("api", "worker")
+        )
+        await engine.start()
+        app.state.engine = engine
         scheduler = None
         if settings.redis_url:
             queue: ArqQueue | InProcessQueue = await ArqQueue.connect(settings)
-            services.dispatcher = ArqDispatcher(queue, services)  # type: ignore[arg-type]
         else:
             queue = InProcessQueue(settings)
-            services.dispatcher = InProcessDispatcher(services, app.state.graphs)
-        app.state.job_host = JobHost(services, app.state.graphs, queue)
+        app.state.job_host = JobHost(services, engine, queue)
         if isinstance(queue, InProcessQueue):
             queue.host = app.state.job_host
             scheduler = InProcessScheduler(app.state.job_host, settings)
@@ -123,12 +127,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await app.state.broker.close()
             if scheduler is not None:
                 await scheduler.close()
-            if isinstance(services.dispatcher, InProcessDispatcher):
-                await services.dispatcher.close()
             await queue.close()
+            await engine.close()
             await app.state.job_host.close()
             await auth.aclose()
             await services.close()
@@ -154,12 +156,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Busy: 409,
         ModelOutputInvalid: 502,
         Unavailable: 503,
+        Overloaded: 429,
+        Failed: 500,
     }
 
     @app.exception_handler(DelightError)
     async def delight_error(_: Request, err: DelightError) -> JSONResponse:
         code = next((c for t, c in status.items() if isinstance(err, t)), 400)
-        return JSONResponse({"detail": err.message}, status_code=code)
+        headers = {"Retry-After": str(err.retry_after)} if isinstance(err, Overloaded) else None
+        return JSONResponse({"detail": err.message}, status_code=code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
@@ -173,7 +178,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("database unavailable", extra={"error": repr(err)})
         return JSONResponse({"detail": "database unavailable, try again shortly"}, status_code=503)
 
-    for module in (health, chat, companion, threads, memories, goals, missions, engagement, jobs, assistants):
+    for module in (
+        health,
+        chat,
+        companion,
+        threads,
+        memories,
+        goals,
+        missions,
+        engagement,
+        runs,
+        jobs,
+        assistants,
+    ):
         app.include_router(module.router)
 
     # The live graph page: plain files, no build step, every asset served from here.

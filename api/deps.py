@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from langgraph.graph.state import CompiledStateGraph
 
-from api.turns import TurnBroker
+from engine import Engine
 from services.auth import Authenticator, AuthError, Principal
 from services.container import Services
 from services.users import User
@@ -24,8 +24,8 @@ def get_graphs(request: Request) -> dict[str, CompiledStateGraph]:
     return request.app.state.graphs
 
 
-def get_broker(request: Request) -> TurnBroker:
-    return request.app.state.broker
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
 
 
 async def _principal(request: Request, token: str | None) -> Principal:
@@ -67,6 +67,6 @@ async def admin_user(
 Svc = Annotated[Services, Depends(get_services)]
 AdminUser = Annotated[Principal, Depends(admin_user)]
 Graphs = Annotated[dict[str, CompiledStateGraph], Depends(get_graphs)]
-Broker = Annotated[TurnBroker, Depends(get_broker)]
+Runs = Annotated[Engine, Depends(get_engine)]
 CurrentUser = Annotated[User, Depends(current_user)]
 StreamUser = Annotated[User, Depends(current_user_or_query_token)]

@@ -31,3 +31,15 @@ class Unavailable(DelightError):
 
 class ModelOutputInvalid(DelightError):
     """The model kept answering with output that fails the schema, after feedback retries."""
+
+
+class Overloaded(DelightError):
+    """Admission refused (a limit on runs in progress, queued or per minute): try again later."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Failed(DelightError):
+    """A run failed for a reason of ours (a bug, not the request): the message is generic."""

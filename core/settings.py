@@ -75,7 +75,23 @@ class Settings(BaseSettings):
     branch_timeout_s: float = Field(3.0, gt=0)
     reply_timeout_s: float = Field(60.0, gt=0)
     history_turns: int = Field(10, ge=0, le=100)
-    thread_lock_timeout_s: float = Field(120.0, gt=0)
+
+    # --- runs (engine/) ---
+    # A run's process renews its lease every third of this; a run whose lease lapses (its process
+    # died) is settled by another process: failed (chat) or resumed (background runs).
+    run_lease_s: float = Field(15.0, ge=1, le=30)
+    # Runs executing at once in one process; past it a user's request answers 429 at once.
+    # Unset: DB_POOL_MAX (a run holds a connection only per statement, so the pool serves more).
+    run_max_running: int | None = Field(None, ge=1)
+    # Queued (pending) runs allowed per thread and per user; past them 429.
+    run_max_pending_per_thread: int = Field(32, ge=0)
+    run_max_pending_per_user: int = Field(64, ge=0)
+    # Runs a user may start per minute (chat turns and every workflow run); 0 turns it off.
+    run_rate_per_minute: int = Field(60, ge=0)
+    # Longest run; past it the run ends with status `timeout`.
+    run_timeout_s: float = Field(600.0, gt=0)
+    # Tries of a background run whose process died or that failed transiently.
+    run_max_attempts: int = Field(3, ge=1, le=20)
 
     # --- goals and missions ---
     decompose_concurrency: int = Field(3, ge=1, le=20)
@@ -190,6 +206,10 @@ class Settings(BaseSettings):
             if not (self.jwt_audience and self.jwt_issuer):
                 raise ValueError("AUTH_MODE=jwt needs JWT_AUDIENCE and JWT_ISSUER")
         return self
+
+    @property
+    def max_running(self) -> int:
+        return self.run_max_running or self.db_pool_max
 
     @property
     def uses_openai(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,20 @@ from graphs import (
     processing,
     weekly_quests,
 )
+from services.container import Services
+from services.runs import RunRecord
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a workflow's `settle` hook gets when one of its runs did not end in success:
+    `outcome` is error, timeout, interrupted, rollback, or crashed (its process stopped)."""
+
+    run: RunRecord
+    outcome: str
+    services: Services
+    graph: CompiledStateGraph
+    forget_checkpoints: Callable[[], Awaitable[int]]  # delete what this run wrote to its thread
 
 
 @dataclass(frozen=True)
@@ -33,12 +47,26 @@ class Workflow:
     description: str
     # Per-run config the workflow needs (e.g. its concurrency limit as `max_concurrency`).
     run_config: Callable[[Settings], dict[str, Any]] | None = None
+    # Run-engine hooks: the input as stored at submit (e.g. message ids fixed once), the input
+    # given to the graph at each attempt, and how a run that did not succeed leaves its thread
+    # (returns the final status and output).
+    normalize_input: Callable[[Any], Any] | None = None
+    prepare_input: Callable[[Any], Any] | None = None
+    settle: Callable[[Settlement], Awaitable[tuple[str, Any]]] | None = None
 
 
 WORKFLOWS: dict[str, Workflow] = {
     w.name: w
     for w in (
-        Workflow("chat", chat.build, "graphs/chat.py", "Eliza's chat turn (fan-out, fan-in)"),
+        Workflow(
+            "chat",
+            chat.build,
+            "graphs/chat.py",
+            "Eliza's chat turn (fan-out, fan-in)",
+            normalize_input=chat.normalize_input,
+            prepare_input=chat.prepare_input,
+            settle=chat.settle_turn,
+        ),
         Workflow(
             "goal_creation",
             goal_creation.build,

@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,23 +82,6 @@ class ArqQueue:
 
     async def close(self) -> None:
         await self.pool.aclose()
-
-
-class ArqDispatcher:
-    """Background graph runs as ARQ jobs (job id `run:<run_id>`): with a worker configured, the
-    decomposition started by goal creation runs on a worker, not in the API process."""
-
-    def __init__(self, queue: ArqQueue, services: Any) -> None:
-        self.queue = queue
-        self.services = services
-
-    async def dispatch(
-        self, workflow: str, *, user_id: str, payload: dict[str, Any], run_id: uuid.UUID
-    ) -> None:
-        await self.services.runs.create(run_id, uuid.UUID(user_id), workflow, f"run:{run_id}", payload)
-        await self.queue.enqueue(
-            "run_workflow", workflow, user_id, payload, str(run_id), job_id=f"run:{run_id}"
-        )
 
 
 @dataclass

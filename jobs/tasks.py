@@ -1,6 +1,8 @@
-"""The background jobs, as plain async functions of a `JobHost`, shared by the ARQ worker and
-the in-process scheduler. Each runs its graph on a deterministic thread (job name + user +
-period), so a retried job resumes instead of redoing finished steps; their writes are keyed."""
+"""The background jobs, as plain async functions of a `JobHost`, shared by the ARQ worker and the
+in-process scheduler. A job is an adapter over the run engine: each graph it runs is a run whose
+id and thread derive from the job's key (job, user, period), so a job enqueued twice, retried,
+re-run by an overlapping schedule or resumed after a crash joins or resumes that one run and never
+starts a second; the runs' writes are keyed as well."""
 
 from __future__ import annotations
 
@@ -15,18 +17,18 @@ import httpx
 import openai
 import psycopg
 from langgraph.errors import NodeTimeoutError
-from langgraph.graph.state import CompiledStateGraph
 from psycopg_pool import PoolTimeout
 
-from core.errors import Unavailable
+from core.errors import DelightError, Unavailable
 from core.logging import get_logger
 from domain.nudges import MIN_DAYS_INACTIVE
-from graphs.runs import execute, resume_or_start
-from nodes.context import Context
+from engine import Engine, RunRequest
 from nodes.fanout import bounded_map
 from nodes.jobs import iso_week
 from services.container import Services
+from services.goals import stable_id
 from services.llm.retry import is_transient
+from services.runs import RunRecord, thread_for
 from services.senders import Sender, build_senders
 from state.nudge import Nudge
 
@@ -42,7 +44,7 @@ class Queue(Protocol):
 @dataclass
 class JobHost:
     services: Services
-    graphs: dict[str, CompiledStateGraph]
+    engine: Engine
     queue: Queue
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     _senders: dict[str, Sender] | None = None
@@ -59,76 +61,105 @@ class JobHost:
             await self._http.aclose()
 
 
+class RunFailed(DelightError):
+    """A job's run ended without success; `transient` when trying again may help."""
+
+    def __init__(self, record: RunRecord) -> None:
+        super().__init__(f"{record.workflow} run {record.id} ended {record.status}: {record.error}")
+        self.record = record
+        self.transient = record.status == "timeout" or record.error_type in ("Unavailable", "Timeout")
+
+
 def transient(err: BaseException) -> bool:
     """Worth another try: infrastructure hiccups, model rate limits and timeouts."""
+    if isinstance(err, RunFailed):
+        return err.transient
     return isinstance(
         err, psycopg.OperationalError | PoolTimeout | Unavailable | TimeoutError | NodeTimeoutError
     ) or (isinstance(err, openai.OpenAIError) and is_transient(err))
+
+
+def inner_timeout(job_timeout_s: float) -> float:
+    """Our timeout fires before ARQ's (which fails a job for good), leaving time to decide."""
+    return job_timeout_s - min(10.0, job_timeout_s * 0.2)
 
 
 def job_id(name: str, *parts: object) -> str:
     return ":".join([name, *(str(p) for p in parts)])
 
 
-async def _run(
+async def run_job(
     host: JobHost,
-    graph_name: str,
-    payload: dict[str, Any],
-    thread_id: str,
-    user_id: str | None = None,
+    workflow: str,
+    key: tuple[object, ...],
+    inputs: dict[str, Any],
+    *,
+    user: uuid.UUID | None = None,
     timezone: str = "UTC",
 ) -> dict[str, Any]:
-    ctx = Context(
-        user_id=user_id, thread_id=thread_id, timezone=timezone, now=host.clock(), services=host.services
+    """The one run of `workflow` for `key`: started here if new, joined if running anywhere,
+    resumed from its checkpoint if it failed before (a retry), its output if it succeeded."""
+    engine = host.engine
+    run_id = stable_id("run", workflow, *key)
+    record = await engine.submit(
+        RunRequest(
+            workflow=workflow,
+            input=inputs,
+            user=user,
+            timezone=timezone,
+            thread_id=thread_for(workflow, *key),
+            run_id=run_id,
+            background=True,
+            admit=False,
+            now=host.clock(),
+            # The run times out before its job does, so the job sees why and retries it: the
+            # next try resumes the run from its last finished step.
+            timeout_s=inner_timeout(host.services.settings.job_timeout_s) * 0.75,
+        )
     )
-    out = await resume_or_start(host.graphs[graph_name], payload, ctx)
-    return {
-        k: v for k, v in out.items() if k in ("week", "reason", "results", "failed", "swept", "dispatched")
-    }
+    if record.status in ("error", "timeout", "interrupted"):
+        await engine.retry(run_id)
+    if record.status != "success":
+        record = await engine.wait(run_id)
+    if record.status != "success":
+        raise RunFailed(record)
+    return record.output or {}
 
 
 # --- per-item jobs ---------------------------------------------------------------------------
 
 
 async def weekly_quests(host: JobHost, user_id: str, week: str) -> dict[str, Any]:
-    row = await host.services.db.fetchrow("SELECT timezone FROM users WHERE id = %s", (uuid.UUID(user_id),))
-    out = await _run(
+    user = uuid.UUID(user_id)
+    row = await host.services.db.fetchrow("SELECT timezone FROM users WHERE id = %s", (user,))
+    out = await run_job(
         host,
         "weekly_quests",
+        (user_id, week),
         {"week": week},
-        job_id("job:weekly_quests", user_id, week),
-        user_id,
-        row["timezone"] if row else "UTC",
+        user=user,
+        timezone=row["timezone"] if row else "UTC",
     )
-    missions = (
-        await host.graphs["weekly_quests"].aget_state(
-            {"configurable": {"thread_id": job_id("job:weekly_quests", user_id, week)}}
-        )
-    ).values.get("missions", [])
-    return {**out, "missions": [m.id for m in missions]}
+    return {**out, "missions": [m["id"] for m in out.get("missions") or []]}
 
 
 async def nightly_maintenance(host: JobHost, day: str) -> dict[str, Any]:
-    return await _run(host, "nightly_maintenance", {"day": day}, job_id("job:nightly_maintenance", day))
+    out = await run_job(host, "nightly_maintenance", (day,), {"day": day})
+    return {k: v for k, v in out.items() if k in ("results", "failed")}
 
 
 async def nudge_sweep(host: JobHost, hour: str) -> dict[str, Any]:
     """personalized_nudge for every user inactive 2+ days (JOB_CONCURRENCY at a time, each user
-    isolated, each on the thread `job:nudge:<user>:<local day>` so a re-run resumes or returns
-    the day's result), then send every nudge that is due."""
+    isolated, one run per user and local day: an overlapping sweep joins it), then send every
+    due nudge, each claimed before it is sent."""
     svc, now = host.services, host.clock()
     inactive = await svc.maintenance.inactive_users(now, MIN_DAYS_INACTIVE)
 
     async def plan(user: dict[str, Any]) -> bool:
         day = now.astimezone(ZoneInfo(user["timezone"])).date()
-        ctx = Context(
-            user_id=str(user["id"]),
-            thread_id=job_id("job:nudge", user["id"], day),
-            timezone=user["timezone"],
-            now=now,
-            services=svc,
+        out = await run_job(
+            host, "personalized_nudge", (user["id"], day), {}, user=user["id"], timezone=user["timezone"]
         )
-        out = await resume_or_start(host.graphs["personalized_nudge"], {}, ctx)
         return bool(out.get("scheduled"))
 
     planned = await bounded_map(inactive, plan, svc.settings.job_concurrency)
@@ -146,9 +177,8 @@ async def nudge_sweep(host: JobHost, hour: str) -> dict[str, Any]:
 
 
 async def dispatch_due_nudges(host: JobHost, now: dt.datetime) -> dict[str, int]:
-    """Send each due nudge through its channel; mark it sent (with its progress event) or
-    failed. `mark_sent` only moves a still-scheduled nudge, so a re-run sends nothing twice
-    that it already marked."""
+    """Send each due nudge through its channel, claimed first (so two sweeps or two workers never
+    both send it); mark it sent (with its progress event) or failed."""
     svc = host.services
     senders = host.senders()
 
@@ -160,58 +190,42 @@ async def dispatch_due_nudges(host: JobHost, now: dt.datetime) -> dict[str, int]
             raise
         await svc.nudges.mark_sent(uuid.UUID(nudge.id), now)
 
-    outcomes = await bounded_map(await svc.nudges.due(now), send, svc.settings.job_concurrency)
+    outcomes = await bounded_map(await svc.nudges.claim_due(now), send, svc.settings.job_concurrency)
     return {"sent": sum(o.ok for o in outcomes), "failed": sum(not o.ok for o in outcomes)}
 
 
-async def run_workflow(
-    host: JobHost, workflow: str, user_id: str, payload: dict[str, Any], run_id: str
-) -> dict[str, Any]:
-    """A background run of any registered workflow (e.g. goal_decomposition after goal creation)."""
-    await execute(
-        host.graphs[workflow],
-        host.services,
-        workflow=workflow,
-        user_id=user_id,
-        payload=payload,
-        run_id=uuid.UUID(run_id),
-    )
-    return {"run_id": run_id, "status": "succeeded"}
-
-
 # --- schedules: each enqueues the period's jobs, once -----------------------------------------
+# Each returns {job id: True if enqueued now, False if that job already existed}.
 
 
-async def schedule_weekly_quests(host: JobHost, user_id: str | None = None) -> list[str]:
+async def schedule_weekly_quests(host: JobHost, user_id: str | None = None) -> dict[str, bool]:
     week = iso_week(host.clock().date())
     users = [{"id": user_id}] if user_id else await host.services.maintenance.users_with_active_goals()
-    ids = [job_id("weekly_quests", u["id"], week) for u in users]
-    for u, jid in zip(users, ids, strict=True):
-        await host.queue.enqueue("weekly_quests", str(u["id"]), week, job_id=jid)
-    return ids
+    return {
+        jid: await host.queue.enqueue("weekly_quests", str(u["id"]), week, job_id=jid)
+        for u in users
+        for jid in [job_id("weekly_quests", u["id"], week)]
+    }
 
 
-async def schedule_nightly_maintenance(host: JobHost, user_id: str | None = None) -> list[str]:
+async def schedule_nightly_maintenance(host: JobHost, user_id: str | None = None) -> dict[str, bool]:
     day = host.clock().date().isoformat()
     jid = job_id("nightly_maintenance", day)
-    await host.queue.enqueue("nightly_maintenance", day, job_id=jid)
-    return [jid]
+    return {jid: await host.queue.enqueue("nightly_maintenance", day, job_id=jid)}
 
 
-async def schedule_nudge_sweep(host: JobHost, user_id: str | None = None) -> list[str]:
+async def schedule_nudge_sweep(host: JobHost, user_id: str | None = None) -> dict[str, bool]:
     hour = host.clock().strftime("%Y-%m-%dT%H")
     jid = job_id("nudge_sweep", hour)
-    await host.queue.enqueue("nudge_sweep", hour, job_id=jid)
-    return [jid]
+    return {jid: await host.queue.enqueue("nudge_sweep", hour, job_id=jid)}
 
 
 JOBS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "weekly_quests": weekly_quests,
     "nightly_maintenance": nightly_maintenance,
     "nudge_sweep": nudge_sweep,
-    "run_workflow": run_workflow,
 }
-SCHEDULES: dict[str, Callable[..., Awaitable[list[str]]]] = {
+SCHEDULES: dict[str, Callable[..., Awaitable[dict[str, bool]]]] = {
     "weekly_quests": schedule_weekly_quests,
     "nightly_maintenance": schedule_nightly_maintenance,
     "nudge_sweep": schedule_nudge_sweep,

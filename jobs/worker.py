@@ -12,9 +12,10 @@ from arq.worker import Function, func, run_worker
 
 from core.logging import configure_logging, get_logger
 from core.settings import WEEKDAYS, Settings, get_settings, load_settings, parse_hhmm
+from engine import Engine
 from graphs.registry import compile_all
-from jobs.queue import ArqDispatcher, ArqQueue, backoff_s, deserialize, redis_settings, serialize
-from jobs.tasks import JOBS, SCHEDULES, JobHost, transient
+from jobs.queue import ArqQueue, backoff_s, deserialize, redis_settings, serialize
+from jobs.tasks import JOBS, SCHEDULES, JobHost, inner_timeout, transient
 from services.container import Services
 
 log = get_logger("delight.worker")
@@ -28,10 +29,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
     configure_logging(settings.log_level)
     services = ctx.get("services") or await Services.open(settings)
-    graphs = compile_all(settings, services.checkpointer)
-    queue = ArqQueue(ctx["redis"])
-    services.dispatcher = ArqDispatcher(queue, services)
-    ctx["host"] = JobHost(services, graphs, queue)
+    # The worker serves the background queue: jobs' runs, and runs the API queued (e.g. a goal's
+    # decomposition), claimed from Postgres; ARQ brings the schedules and the jobs' retries.
+    engine = Engine(services, compile_all(settings, services.checkpointer), queues=("worker",))
+    await engine.start()
+    ctx["host"] = JobHost(services, engine, ArqQueue(ctx["redis"]))
     ctx["owns_services"] = "services" not in ctx
     ctx["services"] = services
     log.info("worker ready", extra={"model": services.llm.kind, "database": services.db.kind})
@@ -39,14 +41,10 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     if "host" in ctx:
+        await ctx["host"].engine.close()
         await ctx["host"].close()
     if ctx.get("owns_services") and "services" in ctx:
         await ctx["services"].close()
-
-
-def inner_timeout(job_timeout_s: float) -> float:
-    """Our timeout fires before ARQ's (which fails a job for good), leaving time to decide."""
-    return job_timeout_s - min(10.0, job_timeout_s * 0.2)
 
 
 def as_arq_job(name: str, settings: Settings) -> Function:
@@ -89,7 +87,7 @@ def as_arq_job(name: str, settings: Settings) -> Function:
 
 def schedule_job(name: str) -> Any:
     async def run(ctx: dict[str, Any]) -> list[str]:
-        return await SCHEDULES[name](ctx["host"])
+        return list(await SCHEDULES[name](ctx["host"]))
 
     run.__qualname__ = run.__name__ = f"schedule_{name}"
     return run

@@ -86,7 +86,7 @@ async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict
     user = await ctx.user()
     human = next(m for m in reversed(state["messages"]) if isinstance(m, HumanMessage))
     ai = state["messages"][-1]
-    exchange_id = uuid.uuid5(uuid.NAMESPACE_URL, f"exchange:{human.id}")
+    exchange_id, fact_id = exchange_memory_ids(str(human.id))
     emotion = state.get("emotion") or Emotion()
     await svc.memory.add(
         user,
@@ -110,7 +110,7 @@ async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict
             analysis.durable_fact,
             {"kind": analysis.fact_kind, "source": "chat", "thread_id": ctx.thread_id},
             now=ctx.clock,
-            memory_id=uuid.uuid5(uuid.NAMESPACE_URL, f"fact:{human.id}"),
+            memory_id=fact_id,
         )
     await svc.threads.record_exchange(
         ctx.thread_id,
@@ -118,6 +118,14 @@ async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict
         [(str(human.id), "user", human.text), (str(ai.id), "assistant", ai.text)],
     )
     return {}
+
+
+def exchange_memory_ids(human_id: str) -> list[uuid.UUID]:
+    """The ids of the memories a turn writes (its exchange, its durable fact), from its message."""
+    return [
+        uuid.uuid5(uuid.NAMESPACE_URL, f"exchange:{human_id}"),
+        uuid.uuid5(uuid.NAMESPACE_URL, f"fact:{human_id}"),
+    ]
 
 
 # Fallbacks (seed Pattern 1): the turn still answers without the failed branch.

@@ -18,6 +18,7 @@ from prompts.goals import (
     similar_goals_query,
 )
 from services.goals import stable_id
+from services.runs import thread_for
 from state.goal_creation import GoalCreationState
 from state.schemas import Emotion, EmotionScores
 
@@ -96,12 +97,16 @@ async def start_decomposition(state: GoalCreationState, runtime: Runtime[Context
     ctx = runtime.context
     svc = await ctx.svc()
     user = await ctx.user()
-    run_id = stable_id(state["goal"].id, "decomposition")
-    payload = {"goal_id": state["goal"].id}
-    if svc.dispatcher is not None:
-        await svc.dispatcher.dispatch("goal_decomposition", user_id=str(user), payload=payload, run_id=run_id)
-    else:  # no host to run it (Studio): recorded as pending; POST /goals/{id}/decompose runs it
-        await svc.runs.create(run_id, user, "goal_decomposition", f"run:{run_id}", payload)
+    goal_id = state["goal"].id
+    run_id = stable_id(goal_id, "decomposition")
+    await svc.runs.start_background(
+        "goal_decomposition",
+        run_id=run_id,
+        thread_id=thread_for("goal_decomposition", goal_id),
+        user_id=user,
+        input={"goal_id": goal_id},
+        timezone=ctx.timezone,
+    )
     return {"decomposition_run_id": str(run_id)}
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import pkgutil
-import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -18,7 +16,7 @@ from core.logging import get_logger
 from core.settings import Settings, get_settings
 from services.db import Database
 from services.embeddings import CachedEmbeddings, build_embeddings
-from services.goals import Goals, Missions, Notifications, Runs
+from services.goals import Goals, Missions, Notifications
 from services.insights import InsightStore
 from services.llm.gateway import ModelGateway, build_gateway
 from services.maintenance import Maintenance
@@ -26,6 +24,7 @@ from services.memory import MemoryStore
 from services.narrative import NarrativeStore
 from services.nudges import NudgeStore
 from services.progress import ProgressService
+from services.runs import RunStore
 from services.usage import UsageLedger
 from services.users import Threads, Users
 
@@ -49,12 +48,6 @@ def checkpoint_types() -> list[tuple[str, str]]:
 CHECKPOINT_TYPES = checkpoint_types()
 
 
-class Dispatcher(Protocol):
-    async def dispatch(
-        self, workflow: str, *, user_id: str, payload: dict[str, Any], run_id: uuid.UUID
-    ) -> None: ...
-
-
 @dataclass
 class Services:
     settings: Settings
@@ -69,14 +62,11 @@ class Services:
     goals: Goals
     missions: Missions
     notifications: Notifications
-    runs: Runs
+    runs: RunStore
     narrative: NarrativeStore
     insights: InsightStore
     nudges: NudgeStore
     maintenance: Maintenance
-    # Starts background graph runs; set by the host process (API or worker), which owns the
-    # compiled graphs. None where nothing can run them (then the run stays `pending`).
-    dispatcher: Dispatcher | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -123,7 +113,7 @@ class Services:
             goals=Goals(db),
             missions=Missions(db),
             notifications=Notifications(db),
-            runs=Runs(db),
+            runs=RunStore(db),
             narrative=NarrativeStore(db),
             insights=InsightStore(db),
             nudges=NudgeStore(db),

@@ -1,11 +1,9 @@
 """Postgres: the embedded server (when no DATABASE_URL), the one connection pool, the SQLAlchemy
-engine that langchain-postgres and Alembic need, migrations at start-up, and per-thread turn
-locks. Opened once per process."""
+engine that langchain-postgres and Alembic need, and migrations at start-up. Opened once per process."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from core.errors import Busy, Unavailable
+from core.errors import Unavailable
 from core.logging import get_logger
 from core.settings import ROOT, Settings
 
@@ -46,11 +44,6 @@ async def resolve_database_url(settings: Settings) -> tuple[str, str]:
 def sqlalchemy_url(url: str) -> str:
     scheme, rest = url.split("://", 1)
     return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else url
-
-
-def thread_lock_key(thread_id: str) -> int:
-    """A stable signed 64-bit advisory-lock key for a thread id."""
-    return int.from_bytes(hashlib.blake2b(thread_id.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def migrate_sync(url: str) -> None:
@@ -138,26 +131,6 @@ class Database:
         async with self.connection() as conn:
             cur = await conn.execute(sql, params)
             return cur.rowcount
-
-    @asynccontextmanager
-    async def thread_lock(self, thread_id: str) -> AsyncIterator[None]:
-        """Hold the thread's advisory lock for one run, on its own connection, so two turns on
-        one thread never run at once in any process (concurrent runs fork the checkpoint
-        history). A second turn waits its turn, up to THREAD_LOCK_TIMEOUT_S."""
-        key = thread_lock_key(thread_id)
-        timeout_ms = int(self.settings.thread_lock_timeout_s * 1000)
-        async with self.connection() as conn:
-            try:
-                await conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{timeout_ms}ms",))
-                await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            except psycopg.errors.LockNotAvailable as err:
-                raise Busy("another turn on this thread is still running") from err
-            finally:
-                await conn.execute("SELECT set_config('lock_timeout', '0', false)")
-            try:
-                yield
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     async def ping(self) -> bool:
         try:

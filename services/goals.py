@@ -4,7 +4,6 @@ writes that a retried or resumed run may repeat are keyed so they happen once.""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any
 
@@ -351,48 +350,3 @@ class Notifications:
                WHERE user_id = %s ORDER BY created_at DESC LIMIT %s""",
             (user_id, limit),
         )
-
-
-class Runs:
-    """Records of background graph runs (GET /api/v1/runs/{id})."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def create(
-        self,
-        run_id: uuid.UUID,
-        user_id: uuid.UUID,
-        workflow: str,
-        thread_id: str,
-        payload: dict[str, Any],
-    ) -> None:
-        await self.db.execute(
-            """INSERT INTO runs (id, user_id, workflow, thread_id, input)
-               VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
-            (run_id, user_id, workflow, thread_id, Jsonb(payload)),
-        )
-
-    async def mark(
-        self, run_id: uuid.UUID, status: str, *, result: Any = None, error: str | None = None
-    ) -> None:
-        await self.db.execute(
-            """UPDATE runs SET status = %s, result = %s, error = %s, updated_at = now()
-               WHERE id = %s""",
-            (
-                status,
-                Jsonb(json.loads(json.dumps(result, default=str))) if result is not None else None,
-                error,
-                run_id,
-            ),
-        )
-
-    async def get(self, user_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
-        row = await self.db.fetchrow(
-            """SELECT id, workflow, thread_id, status, input, result, error, created_at, updated_at
-               FROM runs WHERE id = %s AND user_id = %s""",
-            (run_id, user_id),
-        )
-        if row is None:
-            raise NotFound("run not found")
-        return row

@@ -201,3 +201,9 @@ class MemoryStore:
             "DELETE FROM memories WHERE id = %s AND user_id = %s", (memory_id, user_id)
         ):
             raise NotFound("memory not found")
+
+    async def forget(self, user_id: uuid.UUID, memory_ids: list[uuid.UUID]) -> int:
+        """Delete these memories of the user if they exist (a rolled-back turn's)."""
+        return await self.db.execute(
+            "DELETE FROM memories WHERE id = ANY(%s) AND user_id = %s", (memory_ids, user_id)
+        )

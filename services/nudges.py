@@ -18,7 +18,9 @@ from state.nudge import Nudge
 log = get_logger("delight.nudges")
 
 # The statuses that count against the caps: a cancelled or failed nudge never reached the user.
-_COUNTED = ("scheduled", "sent")
+_COUNTED = ("scheduled", "sending", "sent")
+# A nudge claimed this long ago and neither sent nor failed: its sender died; claim it again.
+RECLAIM_AFTER = dt.timedelta(minutes=10)
 
 
 def nudge_key(user_id: uuid.UUID | str, local_date: dt.date) -> str:
@@ -132,24 +134,29 @@ class NudgeStore:
         )
         return [_nudge(r) for r in rows]
 
-    async def due(self, now: dt.datetime, limit: int = 100) -> list[Nudge]:
-        """Scheduled nudges whose send time has come, oldest first (all users: the dispatch
-        job's read; it passes each one to `mark_sent` or `mark_failed`)."""
+    async def claim_due(self, now: dt.datetime, limit: int = 100) -> list[Nudge]:
+        """Due nudges (all users), each claimed (`sending`) by this caller alone: overlapping
+        sweeps and several workers never send one twice (SKIP LOCKED). The claimer passes each to
+        `mark_sent` or `mark_failed`; one whose sender died is claimed again after RECLAIM_AFTER."""
         rows = await self.db.fetch(
-            """SELECT * FROM nudges WHERE status = 'scheduled' AND send_at <= %s
-               ORDER BY send_at, id LIMIT %s""",
-            (now, limit),
+            """UPDATE nudges SET status = 'sending', claimed_at = %(now)s
+               WHERE id IN (SELECT id FROM nudges
+                            WHERE (status = 'scheduled' AND send_at <= %(now)s)
+                               OR (status = 'sending' AND claimed_at < %(stale)s)
+                            ORDER BY send_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+               RETURNING *""",
+            {"now": now, "stale": now - RECLAIM_AFTER, "limit": limit},
         )
-        return [_nudge(r) for r in rows]
+        return sorted((_nudge(r) for r in rows), key=lambda n: (n.send_at, n.id))
 
     async def mark_sent(self, nudge_id: uuid.UUID, now: dt.datetime) -> bool:
-        """scheduled → sent, and the `nudge_sent` progress event (DCI's nudge term), in one
-        transaction. False (and no event) when the nudge was not scheduled: marking twice
+        """sending → sent, and the `nudge_sent` progress event (DCI's nudge term), in one
+        transaction. False (and no event) when the nudge was not being sent: marking twice
         records one event."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 """UPDATE nudges SET status = 'sent', sent_at = %s
-                   WHERE id = %s AND status = 'scheduled' RETURNING user_id""",
+                   WHERE id = %s AND status = 'sending' RETURNING user_id""",
                 (now, nudge_id),
             )
             row = await cur.fetchone()
@@ -162,9 +169,11 @@ class NudgeStore:
         return True
 
     async def mark_failed(self, nudge_id: uuid.UUID, reason: str) -> bool:
-        """scheduled → failed, with the reason. A failed nudge does not count against the caps."""
+        """scheduled or sending → failed, with the reason. A failed nudge does not count against
+        the caps."""
         changed = await self.db.execute(
-            "UPDATE nudges SET status = 'failed', failure_reason = %s WHERE id = %s AND status = 'scheduled'",
+            """UPDATE nudges SET status = 'failed', failure_reason = %s
+               WHERE id = %s AND status IN ('scheduled', 'sending')""",
             (reason[:1000], nudge_id),
         )
         if changed:

@@ -96,16 +96,56 @@ class Threads:
                LEFT JOIN LATERAL (
                    SELECT jsonb_agg(jsonb_build_object('role', role, 'content', content,
                                                        'timestamp', created_at)
+                                    -- a message whose turn did not complete says so
+                                    || CASE WHEN status = 'ok' THEN '{}'::jsonb
+                                            ELSE jsonb_build_object('status', status) END
                                     ORDER BY created_at) AS messages
-                   FROM (SELECT role, content, created_at FROM chat_messages
+                   FROM (SELECT role, content, created_at, status FROM chat_messages
                          WHERE thread_id = t.id ORDER BY created_at DESC LIMIT %s) last
                ) m ON true
-               WHERE t.user_id = %s
+               WHERE t.user_id = %s AND t.graph_id = 'chat'
                ORDER BY t.updated_at DESC
                LIMIT %s""",
             (messages_per_thread, user_id, limit),
         )
         return rows
+
+    # --- a turn's outcome in the transcript (graphs/chat.py: settle_turn) ---------------------
+
+    async def reply_to(self, thread_id: str, message_id: str) -> tuple[str, str] | None:
+        """(id, content) of the reply recorded with this user message, if the turn's write-back
+        committed (both rows are written in one transaction)."""
+        row = await self.db.fetchrow(
+            """SELECT a.id, a.content FROM chat_messages u
+               JOIN chat_messages a ON a.thread_id = u.thread_id AND a.role = 'assistant'
+                                   AND a.created_at >= u.created_at
+               WHERE u.id = %s AND u.thread_id = %s AND u.status = 'ok'
+               ORDER BY a.created_at LIMIT 1""",
+            (message_id, thread_id),
+        )
+        return (row["id"], row["content"]) if row else None
+
+    async def mark_message(
+        self,
+        thread_id: str,
+        user_id: uuid.UUID,
+        message_id: str,
+        content: str,
+        status: str,
+        role: str = "user",
+    ) -> None:
+        """Keep a message of a turn that did not complete, visibly marked (failed, interrupted)."""
+        await self.db.execute(
+            """INSERT INTO chat_messages (id, thread_id, role, content, status)
+               SELECT %s, t.id, %s, %s, %s FROM threads t WHERE t.id = %s AND t.user_id = %s
+               ON CONFLICT (id) DO NOTHING""",
+            (message_id, role, content, status, thread_id, user_id),
+        )
+
+    async def forget_messages(self, thread_id: str, message_ids: list[str]) -> None:
+        await self.db.execute(
+            "DELETE FROM chat_messages WHERE thread_id = %s AND id = ANY(%s)", (thread_id, message_ids)
+        )
 
 
 def as_iso(value: datetime | str) -> str:

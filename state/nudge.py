@@ -20,7 +20,7 @@ CHANNELS: Final[tuple[Channel, ...]] = ("in_app", "email", "sms")
 TONES: Final[tuple[str, ...]] = ("encouraging", "gentle", "playful", "direct", "calm")
 DEFAULT_TONE: Final = "encouraging"
 DEFAULT_MAX_PER_DAY: Final = 2
-NudgeStatus = Literal["scheduled", "sent", "cancelled", "failed"]
+NudgeStatus = Literal["scheduled", "sending", "sent", "cancelled", "failed"]
 # The nudge as the graph returns it (GET /api/v1/nudges shows the whole row).
 NUDGE_OUTPUT_FIELDS: Final = frozenset(
     {"id", "channel", "message", "subject", "send_at", "status", "sequence_index"}

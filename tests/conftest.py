@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,55 @@ def pg_url() -> Iterator[str]:
         yield start_embedded_postgres(data)
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def database_url(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server of `server_url` (a libpq URI)."""
+    base, _, query = server_url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+async def template_database(pg_url: str) -> str:
+    """A database migrated once (schema, functions, checkpoint tables) to copy fresh ones from."""
+    import psycopg
+
+    from services.container import Services
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "delight_template"')
+    url = database_url(pg_url, "delight_template")
+    svc = await Services.open(Settings(database_url=url))
+    await svc.close()
+    return url
+
+
+@pytest.fixture
+def new_database(pg_url: str, template_database: str) -> Callable[[], str]:
+    """Fresh databases of their own for tests of several processes: no other test's runs there,
+    and no engine of this test session claiming theirs."""
+    import psycopg
+
+    def create() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "delight_template"')
+        return database_url(pg_url, name)
+
+    return create
+
+
+@pytest.fixture
+async def own_services(settings: Settings, new_database: Callable[[], str]) -> AsyncIterator[object]:
+    """The service's resources on a database of this test alone (for writes that sweep every
+    user, like claiming all due nudges)."""
+    from services.container import Services
+
+    svc = await Services.open(settings.model_copy(update={"database_url": new_database()}))
+    try:
+        yield svc
+    finally:
+        await svc.close()
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +103,11 @@ async def app(settings: Settings) -> AsyncIterator[object]:
 @pytest.fixture(scope="session")
 async def services(app):  # type: ignore[no-untyped-def]
     return app.state.services
+
+
+@pytest.fixture(scope="session")
+async def engine(app):  # type: ignore[no-untyped-def]
+    return app.state.engine
 
 
 @pytest.fixture

@@ -3,78 +3,65 @@ the EventSource stream carries plain `data:` JSON events, history lists conversa
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, HTTPException, Query
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
-from api.deps import Broker, CurrentUser, Graphs, StreamUser, Svc
+from api.deps import CurrentUser, Runs, StreamUser, Svc
+from api.runs import last_event_id, public_message
 from api.schemas import CompanionAccepted, CompanionChatRequest
-from api.sse import plain, sse
-from api.turns import Event, open_thread, run_turn, turn_usage
+from api.sse import sse
+from api.turns import turn, turn_usage
+from engine.events import END, dumps
 from services.users import as_iso
 
 router = APIRouter(prefix="/api/v1/companion", tags=["companion"])
 
-# How long the stream waits for a turn that another API process is running, polling Postgres.
-_FOREIGN_WAIT_S = 120.0
-
 
 @router.post("/chat", response_model=CompanionAccepted)
-async def companion_chat(
-    body: CompanionChatRequest, user: CurrentUser, svc: Svc, graphs: Graphs, broker: Broker
-) -> CompanionAccepted:
-    thread_id = await open_thread(svc, user, body.conversation_id)
-
-    async def work(emit: callable) -> dict:  # type: ignore[valid-type]
-        def tokens_only(event: Event) -> None:
-            if event.get("type") == "token":
-                emit({"type": "token", "content": event["content"]})
-
-        turn = await run_turn(graphs["chat"], svc, user, thread_id, body.message, on_event=tokens_only)
-        return {"usage": turn_usage(turn, svc.llm.model_name("cheap"))}
-
-    broker.start(thread_id, work)
-    return CompanionAccepted(conversation_id=thread_id)
+async def companion_chat(body: CompanionChatRequest, user: CurrentUser, engine: Runs) -> CompanionAccepted:
+    """The turn starts now (its run is recorded with the message before this answers), while the
+    client opens its EventSource, on this process or any other."""
+    record = await engine.submit(turn(user, body.conversation_id, body.message))
+    return CompanionAccepted(conversation_id=record.thread_id)
 
 
 @router.get("/stream/{conversation_id}", response_class=EventSourceResponse)
 async def companion_stream(
-    conversation_id: str, user: StreamUser, svc: Svc, broker: Broker
+    conversation_id: str,
+    user: StreamUser,
+    svc: Svc,
+    engine: Runs,
+    run_id: Annotated[uuid.UUID | None, Query(description="The turn to follow (default: the latest)")] = None,
+    last_event: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
+    """The conversation's latest turn (the one its POST started), live, from the event after
+    `Last-Event-ID`: `{"type": "token", "content"}`..., then `{"type": "complete", "usage"}` or
+    `{"type": "error", "message"}`."""
     await svc.threads.require_owned(conversation_id, user.id)
-    turn = broker.get(conversation_id)
+    run = await svc.runs.get(run_id, user.id) if run_id else await svc.runs.latest(conversation_id)
+    if run is None or run.thread_id != conversation_id:
+        raise HTTPException(404, "no turn on this conversation")
+    model = svc.settings.chat_model
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        if turn is not None:
-            async for event in turn.follow():
-                yield plain(event)
-            return
-        # Not started by this process: wait for the thread's reply in Postgres, send it whole.
-        async for event in _reply_from_db(svc, conversation_id):
-            yield plain(event)
+        async for event in engine.events(run.id, last_event_id(last_event)):
+            if event.name == "custom" and isinstance(event.data, dict) and event.data.get("type") == "token":
+                yield ServerSentEvent(
+                    data=dumps({"type": "token", "content": event.data["content"]}), id=str(event.seq)
+                )
+            elif event.name == END:
+                record = await engine.wait(run.id)
+                if record.status == "success":
+                    data = {"type": "complete", "usage": turn_usage(record.output or {}, model)}
+                else:
+                    data = {"type": "error", "message": public_message(record)}
+                yield ServerSentEvent(data=dumps(data), id=str(event.seq))
 
     return sse(events())
-
-
-async def _reply_from_db(svc: Svc, thread_id: str) -> AsyncIterator[Event]:
-    deadline = asyncio.get_running_loop().time() + _FOREIGN_WAIT_S
-    while True:
-        row = await svc.db.fetchrow(
-            "SELECT role, content FROM chat_messages WHERE thread_id = %s ORDER BY created_at DESC LIMIT 1",
-            (thread_id,),
-        )
-        if row is not None and row["role"] == "assistant":
-            yield {"type": "token", "content": row["content"]}
-            yield {"type": "complete"}
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            yield {"type": "error", "message": "no reply for this conversation yet"}
-            return
-        await asyncio.sleep(0.25)
 
 
 @router.get("/history")
@@ -82,7 +69,7 @@ async def companion_history(
     user: CurrentUser, svc: Svc, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> dict[str, list[dict]]:
     """`{"conversations": [{id, created_at, updated_at, messages: [{role, content, timestamp}]}]}`,
-    newest first: the client continues `conversations[0]`."""
+    newest first, chat threads only: the client continues `conversations[0]`."""
     rows = await svc.threads.recent_with_messages(user.id, limit)
     return {
         "conversations": [
@@ -93,15 +80,5 @@ async def companion_history(
                 "messages": r["messages"],
             }
             for r in rows
-            if _is_conversation(r["id"])
         ]
     }
-
-
-def _is_conversation(thread_id: str) -> bool:
-    """Chat conversations have uuid ids; workflow runs live on prefixed threads (`run:...`)."""
-    try:
-        uuid.UUID(thread_id)
-    except ValueError:
-        return False
-    return True

@@ -3,39 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.encoders import jsonable_encoder
 
-from api.deps import CurrentUser, Graphs, Svc
+from api.deps import CurrentUser, Runs, Svc
+from api.runs import for_user, output
 from api.schemas import BeatRequest, InsightRequest
-from api.turns import user_context
-from graphs.runs import invoke
+from services.runs import thread_for
 
 router = APIRouter(prefix="/api/v1", tags=["narrative", "insights", "nudges"])
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-async def _run(
-    graphs: Graphs, name: str, svc: Svc, user: CurrentUser, inputs: dict[str, Any]
-) -> dict[str, Any]:
-    """These workflows keep their results in their own tables, keyed so a re-run writes nothing
-    twice: each run gets a fresh thread and checkpoints only at the end (durability "exit")."""
-    ctx = user_context(user, svc, f"{name}:{uuid.uuid4()}")
-    return jsonable_encoder(await invoke(graphs[name], inputs, ctx, durability="exit"))
-
-
 @router.post("/narrative/beats")
 async def create_beat(
-    body: BeatRequest, user: CurrentUser, svc: Svc, graphs: Graphs, response: Response
+    body: BeatRequest, user: CurrentUser, svc: Svc, engine: Runs, response: Response
 ) -> dict:
-    """The next story beat for a goal: 201 when written now, 200 when this trigger's beat existed."""
+    """The next story beat for a goal: 201 when written now, 200 when this trigger's beat existed.
+    A goal's beats are runs on the goal's own thread, so they take turns: a second request finds
+    the first one's beat instead of paying for another premium story."""
     await svc.goals.get(user.id, body.goal_id)  # 404 before anything runs
-    # One beat at a time per goal: a concurrent request then finds this one's beat instead of
-    # paying for a second premium story.
-    async with svc.db.thread_lock(f"narrative:{body.goal_id}"):
-        out = await _run(graphs, "narrative_beat", svc, user, {"goal_id": str(body.goal_id)})
+    goal_id = str(body.goal_id)
+    out = output(
+        await engine.run(
+            for_user(
+                user, "narrative_beat", {"goal_id": goal_id}, thread_id=thread_for("narrative_beat", goal_id)
+            )
+        )
+    )
     response.status_code = 201 if out.get("created") else 200
     return out
 
@@ -55,10 +52,10 @@ async def list_quests(user: CurrentUser, svc: Svc) -> list[dict]:
 
 @router.post("/insights/weekly")
 async def weekly_insight(
-    user: CurrentUser, svc: Svc, graphs: Graphs, response: Response, body: InsightRequest | None = None
+    user: CurrentUser, engine: Runs, response: Response, body: InsightRequest | None = None
 ) -> dict:
     """This (or the given) ISO week's insight; a highlight reel when DCI >= 0.8 or streak >= 7."""
-    out = await _run(graphs, "weekly_insights", svc, user, {"week": body.week if body else None})
+    out = output(await engine.run(for_user(user, "weekly_insights", {"week": body.week if body else None})))
     response.status_code = 201 if out.get("created") else 200
     return out
 
@@ -69,9 +66,9 @@ async def list_insights(user: CurrentUser, svc: Svc, limit: Limit = 20) -> list[
 
 
 @router.post("/nudges/plan")
-async def plan_nudge(user: CurrentUser, svc: Svc, graphs: Graphs) -> dict:
+async def plan_nudge(user: CurrentUser, engine: Runs) -> dict:
     """For the calling user: the nudge scheduled for today, or why there is none."""
-    return await _run(graphs, "personalized_nudge", svc, user, {})
+    return output(await engine.run(for_user(user, "personalized_nudge", {})))
 
 
 @router.get("/nudges")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Literal
@@ -9,38 +8,33 @@ from fastapi import APIRouter
 from fastapi.encoders import jsonable_encoder
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
-from api.deps import CurrentUser, Graphs, Svc
+from api.deps import CurrentUser, Runs, Svc
+from api.runs import for_user, named_events, output
 from api.schemas import GoalCreate, GoalPatch
 from api.sse import named, sse
-from api.turns import public_message, user_context
-from graphs.runs import Event, execute, invoke
 
 router = APIRouter(prefix="/api/v1", tags=["goals"])
 
 
 @router.post("/goals", status_code=201)
-async def create_goal(body: GoalCreate, user: CurrentUser, svc: Svc, graphs: Graphs) -> dict:
+async def create_goal(body: GoalCreate, user: CurrentUser, engine: Runs) -> dict:
     """Runs goal_creation: the goal, the emotion behind it, similar past goals, and the id of the
-    decomposition run that starts in the background."""
-    goal_id = str(uuid.uuid4())
-    ctx = user_context(user, svc, f"goal:{goal_id}")
+    decomposition run that starts in the background (follow it at /api/v1/runs/{id}/stream)."""
     inputs = {
-        "goal_id": goal_id,
+        "goal_id": str(uuid.uuid4()),
         "title": body.title,
         "description": body.description,
         "value_category": body.value_category,
         "target_date": body.target_date.isoformat() if body.target_date else None,
     }
-    out = await invoke(graphs["goal_creation"], inputs, ctx)
-    return jsonable_encoder(
-        {
-            "goal": out["goal"],
-            "emotion": out.get("emotion"),
-            "similar_goals": out.get("similar_goals", []),
-            "decomposition_run_id": out.get("decomposition_run_id"),
-            "degraded": out.get("degraded", []),
-        }
-    )
+    out = output(await engine.run(for_user(user, "goal_creation", inputs)))
+    return {
+        "goal": out["goal"],
+        "emotion": out.get("emotion"),
+        "similar_goals": out.get("similar_goals", []),
+        "decomposition_run_id": out.get("decomposition_run_id"),
+        "degraded": out.get("degraded", []),
+    }
 
 
 @router.get("/goals")
@@ -70,54 +64,26 @@ async def archive_goal(goal_id: uuid.UUID, user: CurrentUser, svc: Svc) -> dict:
 
 
 @router.post("/goals/{goal_id}/decompose")
-async def decompose(goal_id: uuid.UUID, user: CurrentUser, svc: Svc, graphs: Graphs) -> dict:
+async def decompose(goal_id: uuid.UUID, user: CurrentUser, svc: Svc, engine: Runs) -> dict:
     await svc.goals.get(user.id, goal_id)  # 404 before anything is written
-    run_id = uuid.uuid4()
-    out = await execute(
-        graphs["goal_decomposition"],
-        svc,
-        workflow="goal_decomposition",
-        user_id=str(user.id),
-        payload={"goal_id": str(goal_id)},
-        run_id=run_id,
-    )
-    return jsonable_encoder({"run_id": str(run_id), **out})
+    record = await engine.run(for_user(user, "goal_decomposition", {"goal_id": str(goal_id)}))
+    return {"run_id": str(record.id), **output(record)}
 
 
 @router.post("/goals/{goal_id}/decompose/stream", response_class=EventSourceResponse)
 async def decompose_stream(
-    goal_id: uuid.UUID, user: CurrentUser, svc: Svc, graphs: Graphs
+    goal_id: uuid.UUID, user: CurrentUser, svc: Svc, engine: Runs
 ) -> EventSourceResponse:
     """SSE: `metadata` {run_id, goal_id}, `step` per node, `milestone` as each milestone's
     missions are planned, then `complete` (the result) or `error`."""
     await svc.goals.get(user.id, goal_id)
-    run_id = uuid.uuid4()
+    record = await engine.submit(for_user(user, "goal_decomposition", {"goal_id": str(goal_id)}))
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        yield named("metadata", {"run_id": str(run_id), "goal_id": str(goal_id)})
-        task = asyncio.create_task(
-            execute(
-                graphs["goal_decomposition"],
-                svc,
-                workflow="goal_decomposition",
-                user_id=str(user.id),
-                payload={"goal_id": str(goal_id)},
-                run_id=run_id,
-                on_event=queue.put_nowait,
-            )
-        )
-        task.add_done_callback(lambda _: queue.put_nowait(None))
-        while (event := await queue.get()) is not None:
-            yield named(event.pop("type"), event)
-        try:
-            yield named("complete", jsonable_encoder({"run_id": str(run_id), **task.result()}))
-        except Exception as err:
-            yield named("error", {"message": public_message(err)})
+        yield named("metadata", {"run_id": str(record.id), "goal_id": str(goal_id)})
+        async for event in named_events(
+            engine, record.id, complete=lambda r: {"run_id": str(r.id), **output(r)}
+        ):
+            yield event
 
     return sse(events())
-
-
-@router.get("/runs/{run_id}")
-async def get_run(run_id: uuid.UUID, user: CurrentUser, svc: Svc) -> dict:
-    return jsonable_encoder(await svc.runs.get(user.id, run_id))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException, Request, Response
 
 from api.deps import AdminUser
 from api.schemas import Strict
@@ -18,10 +18,15 @@ class JobRequest(Strict):
 
 @router.post("/{name}", status_code=202)
 async def enqueue(
-    name: JobName, request: Request, admin: AdminUser, body: Annotated[JobRequest | None, Body()] = None
+    name: JobName,
+    request: Request,
+    response: Response,
+    admin: AdminUser,
+    body: Annotated[JobRequest | None, Body()] = None,
 ) -> dict:
     """Admin only: enqueue a job now (for one user, where the job is per user). Job ids are
-    deterministic (job + user + period): enqueueing twice in a period runs it once."""
+    deterministic (job + user + period): enqueueing twice in a period runs it once, and says so:
+    202 when a job was enqueued now, 200 when every one of them already existed (`existing`)."""
     from jobs.tasks import SCHEDULES
 
     host = request.app.state.job_host
@@ -32,7 +37,14 @@ async def enqueue(
         )
         if exists is None:
             raise HTTPException(404, "user not found")
-    return {"job_ids": await SCHEDULES[name](host, user_id)}
+    jobs = await SCHEDULES[name](host, user_id)
+    if not any(jobs.values()):
+        response.status_code = 200
+    return {
+        "job_ids": list(jobs),
+        "enqueued": [j for j, new in jobs.items() if new],
+        "existing": [j for j, new in jobs.items() if not new],
+    }
 
 
 @router.get("/{job_id}")

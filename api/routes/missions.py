@@ -7,19 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query
 from fastapi.encoders import jsonable_encoder
 
-from api.deps import CurrentUser, Graphs, Svc
+from api.deps import CurrentUser, Runs, Svc
+from api.runs import for_user, output
 from api.schemas import MissionComplete, ProcessRequest
-from api.turns import user_context
 from domain.missions import priority_triad
-from graphs.runs import invoke
-from nodes.context import Context
 
 router = APIRouter(prefix="/api/v1", tags=["missions"])
 Status = Literal["pending", "in_progress", "completed", "deferred", "archived"]
-
-
-def _context(user: CurrentUser, svc: Svc, kind: str) -> Context:
-    return user_context(user, svc, f"{kind}:{uuid.uuid4()}")
 
 
 @router.get("/missions")
@@ -43,28 +37,17 @@ async def triad(user: CurrentUser, svc: Svc) -> dict:
 @router.get("/missions/next")
 async def next_mission(
     user: CurrentUser,
-    svc: Svc,
-    graphs: Graphs,
+    engine: Runs,
     feeling: Annotated[str | None, Query(min_length=1, max_length=1000)] = None,
 ) -> dict:
     """adaptive_mission: `{path, reason, missions, ...}` from how the user feels and what they did."""
-    out = await invoke(
-        graphs["adaptive_mission"],
-        {"feeling": feeling},
-        _context(user, svc, "adaptive"),
-        durability="exit",
-    )
-    return jsonable_encoder(out)
+    return output(await engine.run(for_user(user, "adaptive_mission", {"feeling": feeling})))
 
 
 @router.post("/missions/process")
-async def process_missions(body: ProcessRequest, user: CurrentUser, svc: Svc, graphs: Graphs) -> dict:
-    out = await invoke(
-        graphs["process_missions"],
-        {"mission_ids": [str(m) for m in dict.fromkeys(body.mission_ids)]},
-        _context(user, svc, "process"),
-    )
-    return jsonable_encoder(out)
+async def process_missions(body: ProcessRequest, user: CurrentUser, engine: Runs) -> dict:
+    inputs = {"mission_ids": [str(m) for m in dict.fromkeys(body.mission_ids)]}
+    return output(await engine.run(for_user(user, "process_missions", inputs)))
 
 
 async def _transition(

@@ -32,7 +32,7 @@ async def seeded_user(
     ).json()
     for _ in range(200):
         run = (await client.get(f"/api/v1/runs/{created['decomposition_run_id']}", headers=headers)).json()
-        if run["status"] in ("succeeded", "failed"):
+        if run["status"] in ("success", "error", "timeout", "interrupted"):
             break
         await asyncio.sleep(0.05)
     user = await services.users.ensure(subject)

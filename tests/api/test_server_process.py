@@ -96,7 +96,11 @@ def test_companion_stream_bytes_are_what_eventsource_reads(server: str) -> None:
         assert s.headers["cache-control"] == "no-cache" and s.headers["x-accel-buffering"] == "no"
         lines = [line for line in s.iter_lines() if line]
     events = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
-    assert all(line.startswith(("data: ", ":")) for line in lines)  # data lines (and pings) only
+    # Unnamed events (data lines, pings), each with an id: a reconnecting EventSource sends the
+    # last one back as Last-Event-ID.
+    assert all(line.startswith(("data: ", "id: ", ":")) for line in lines)
+    ids = [int(line.removeprefix("id: ")) for line in lines if line.startswith("id: ")]
+    assert len(ids) == len(events) and ids == sorted(set(ids))
     assert events[-1]["type"] == "complete" and events[0]["type"] == "token"
     assert events[-1]["usage"]["total_tokens"] > 0
     # A later conversation recalls the fact told in this one.

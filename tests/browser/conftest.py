@@ -100,12 +100,11 @@ class Deployment:
 @pytest.fixture(scope="session")
 def deployment(pg_url: str) -> Iterator[Deployment]:
     workdir = Path(tempfile.mkdtemp(prefix="delight-browser-"))
-    # A model with a real model's pace: replies stream over a second or so, and a goal's
-    # milestones are planned one after another, each taking a moment.
-    main = start_api(
-        pg_url, workdir, "main", SIM_LLM_TOKEN_MS="25", SIM_LLM_FIRST_TOKEN_MS="80", DECOMPOSE_CONCURRENCY="1"
-    )
-    other = start_api(pg_url, workdir, "other", BRANCH_TIMEOUT_S="1", SIM_EMBED_MS="2000")
+    # A model with a real model's pace on both: replies stream over a second or so, and a
+    # goal's milestones are planned one after another (a background run may go to either).
+    pace = {"SIM_LLM_TOKEN_MS": "25", "SIM_LLM_FIRST_TOKEN_MS": "80", "DECOMPOSE_CONCURRENCY": "1"}
+    main = start_api(pg_url, workdir, "main", **pace)
+    other = start_api(pg_url, workdir, "other", **pace, BRANCH_TIMEOUT_S="1", SIM_EMBED_MS="2000")
     try:
         wait_healthy(main)
         wait_healthy(other)

@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 
+from engine import RunRequest
 from graphs.adaptive import GRAPH, build
-from graphs.runs import execute
 from nodes.context import Context
 from services.adaptive import AdaptiveReads
 from services.goals import stable_id
 from services.llm.gateway import ModelGateway
 from services.llm.lexicon import score_emotions
 from state.schemas import EmotionScores
+from tests.support.engine import engine_for
 from tests.support.fakes import FakeUsageSink, ScriptedChatModel, bad_request_error
 
 NOW = datetime(2026, 5, 12, 15, 0, tzinfo=UTC)
@@ -440,20 +441,14 @@ async def test_energy_read_failure_degrades_to_medium_and_still_routes(
 
 
 async def test_runs_as_a_checkpointed_background_run(services: Any, user: uuid.UUID) -> None:
-    compiled = build(services.settings).compile(checkpointer=services.checkpointer, name=GRAPH)
-    run_id = uuid.uuid4()
+    async with engine_for(services) as engine:
+        record = await engine.run(
+            RunRequest(GRAPH, {"feeling": SAD}, user=user, background=True, admit=False)
+        )
+    stored = await services.runs.get(record.id, user)
 
-    out = await execute(
-        compiled,
-        services,
-        workflow=GRAPH,
-        user_id=str(user),
-        payload={"feeling": SAD},
-        run_id=run_id,
-    )
-    stored = await services.runs.get(user, run_id)
-
-    assert out["path"] == "self_care"
-    assert stored["status"] == "succeeded"
-    assert stored["result"]["missions"][0]["kind"] == "self_care"
-    assert stored["result"]["path"] == "self_care"
+    assert record.output["path"] == "self_care"
+    assert stored.status == "success" and stored.queue == "worker"
+    assert stored.kwargs["durability"] == "async"  # a background run can resume from its steps
+    assert stored.output["missions"][0]["kind"] == "self_care"
+    assert stored.output["path"] == "self_care"

@@ -3,7 +3,6 @@ serialises turns across connection pools (as it does across processes)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from langgraph.types import Overwrite
 
 from graphs.chat import build
 from nodes.context import Context
-from services.db import Database
 from services.llm.gateway import ModelGateway
 from state.schemas import Usage
 
@@ -68,28 +66,3 @@ async def test_failed_turn_resumes_from_the_failed_node(services) -> None:  # ty
         "SELECT role FROM chat_messages WHERE thread_id = %s ORDER BY created_at", (thread_id,)
     )
     assert [r["role"] for r in rows] == ["user", "assistant"]
-
-
-async def test_thread_lock_excludes_across_pools(settings) -> None:  # type: ignore[no-untyped-def]
-    a, b = await Database.connect(settings), await Database.connect(settings)
-    try:
-        order: list[str] = []
-        thread = str(uuid.uuid4())
-
-        async def turn(db: Database, name: str, hold: float) -> None:
-            async with db.thread_lock(thread):
-                order.append(f"{name}:start")
-                await asyncio.sleep(hold)
-                order.append(f"{name}:end")
-
-        first = asyncio.create_task(turn(a, "a", 0.3))
-        await asyncio.sleep(0.05)
-        await turn(b, "b", 0.0)  # waits for a's lock to be released
-        await first
-        assert order == ["a:start", "a:end", "b:start", "b:end"]
-        # Another thread's lock is independent.
-        async with a.thread_lock(thread), b.thread_lock(str(uuid.uuid4())):
-            pass
-    finally:
-        await a.close()
-        await b.close()

@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 
-from core.errors import ModelOutputInvalid, NotFound
+from core.errors import NotFound
+from engine import RunRequest
 from graphs.decomposition import GRAPH, build
-from graphs.registry import compile_workflow
-from graphs.runs import execute
 from nodes.context import Context
 from services.llm.answers.plans import milestone_count_for
 from services.llm.gateway import ModelGateway
 from state.goals import Goal, GoalAnalysis, MilestonePlan, MissionPlan
 from tests.support.decomposition_fakes import PlanModel
+from tests.support.engine import engine_for
 
 DESCRIPTION = (
     "I want to play three songs on the guitar at my sister's wedding in August. I know a few "
@@ -163,22 +163,14 @@ async def test_output_that_stays_invalid_fails_the_run_and_stores_nothing(servic
     user, goal = await new_goal(services)
     invalid = json.dumps({"missions": []})
     svc = with_model(services, PlanModel().always(MissionPlan, invalid))
-    run_id = uuid.uuid4()
 
-    with pytest.raises(ModelOutputInvalid):
-        await execute(
-            compile_workflow(GRAPH, svc.settings, svc.checkpointer),
-            svc,
-            workflow="goal_decomposition",
-            user_id=str(user.id),
-            payload={"goal_id": goal.id},
-            run_id=run_id,
-        )
+    async with engine_for(svc) as engine:
+        record = await engine.run(RunRequest(GRAPH, {"goal_id": goal.id}, user=user.id, background=True))
 
     assert await rows(services, goal.id) == ([], [])
-    run = await services.runs.get(user.id, run_id)
-    assert run["status"] == "failed"
-    assert "MissionPlan output stayed invalid" in run["error"]
+    run = await services.runs.get(record.id, user.id)
+    assert run.status == "error" and run.error_type == "ModelOutputInvalid"
+    assert "MissionPlan output stayed invalid" in run.error
 
 
 async def test_someone_elses_goal_is_not_found_and_untouched(services) -> None:  # type: ignore[no-untyped-def]
@@ -197,19 +189,11 @@ async def test_a_background_run_streams_each_milestone_and_records_the_result(se
     user, goal = await new_goal(services)
     model = PlanModel().delay(MissionPlan, 0.05)
     svc = with_model(services, model)
-    graph = compile_workflow(GRAPH, svc.settings, svc.checkpointer)
-    events: list[dict[str, Any]] = []
-    run_id = uuid.uuid4()
 
-    out = await execute(
-        graph,
-        svc,
-        workflow="goal_decomposition",
-        user_id=str(user.id),
-        payload={"goal_id": goal.id},
-        run_id=run_id,
-        on_event=events.append,
-    )
+    async with engine_for(svc) as engine:
+        record = await engine.submit(RunRequest(GRAPH, {"goal_id": goal.id}, user=user.id, background=True))
+        events = [e.data async for e in engine.events(record.id) if e.name == "custom"]
+        out = (await engine.wait(record.id)).output
 
     milestones, missions = await rows(services, goal.id)
     streamed = sorted((e for e in events if e["type"] == "milestone"), key=lambda e: e["sequence"])
@@ -221,5 +205,5 @@ async def test_a_background_run_streams_each_milestone_and_records_the_result(se
     )
     assert 1 < model.peak(MissionPlan) <= svc.settings.decompose_concurrency  # bound by compile_workflow
     assert out["created"] is True and out["milestones"] == len(milestones)
-    run = await services.runs.get(user.id, run_id)
-    assert run["status"] == "succeeded" and run["result"]["missions"] == len(missions)
+    run = await services.runs.get(record.id, user.id)
+    assert run.status == "success" and run.output["missions"] == len(missions)

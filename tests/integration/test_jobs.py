@@ -17,13 +17,13 @@ import pytest
 import redis.asyncio as aioredis
 from arq.worker import Worker
 
-from graphs.registry import compile_all
 from jobs.queue import ArqQueue, InProcessQueue
 from jobs.scheduler import InProcessScheduler, next_runs
 from jobs.tasks import JobHost, job_id, schedule_nightly_maintenance, schedule_weekly_quests
-from jobs.worker import worker_settings
+from jobs.worker import shutdown, startup, worker_settings
 from nodes.jobs import iso_week
 from services.llm.gateway import ModelGateway
+from services.runs import thread_for
 
 REDIS = "redis://127.0.0.1:6379"
 
@@ -44,11 +44,9 @@ async def env(settings, services) -> AsyncIterator[dict[str, Any]]:  # type: ign
         update={"redis_url": REDIS, "job_queue": f"test:{uuid.uuid4().hex[:8]}", "job_retry_base_s": 0.2}
     )
     queue = await ArqQueue.connect(s)
-    # A copy: the worker's start-up sets its own dispatcher, which must not leak to other tests.
     svc = dataclasses.replace(services, settings=s)
-    graphs = compile_all(s, services.checkpointer)
     try:
-        yield {"settings": s, "queue": queue, "services": svc, "graphs": graphs}
+        yield {"settings": s, "queue": queue, "services": svc}
     finally:
         await queue.close()
 
@@ -88,9 +86,9 @@ async def count(services, sql: str, *args: object) -> int:  # type: ignore[no-un
     return (await services.db.fetchrow(f"SELECT count(*) AS n FROM ({sql}) q", args))["n"]
 
 
-async def test_weekly_quests_enqueued_twice_run_once_on_a_worker(env, services) -> None:  # type: ignore[no-untyped-def]
+async def test_weekly_quests_enqueued_twice_run_once_on_a_worker(env, services, engine) -> None:  # type: ignore[no-untyped-def]
     user = await user_with_goal(services)
-    host = JobHost(env["services"], env["graphs"], env["queue"])
+    host = JobHost(env["services"], engine, env["queue"])
     [jid] = await schedule_weekly_quests(host, str(user))
     assert jid == job_id("weekly_quests", user, iso_week(dt.date.today()))
     assert (
@@ -126,11 +124,11 @@ class FlakyGateway(ModelGateway):
         return await super().structured(*args, **kwargs)
 
 
-async def test_transient_failure_is_retried_with_backoff_and_resumes(env, services) -> None:  # type: ignore[no-untyped-def]
+async def test_transient_failure_is_retried_with_backoff_and_resumes(env, services, engine) -> None:  # type: ignore[no-untyped-def]
     user = await user_with_goal(services)
     flaky = FlakyGateway(services.llm, fail_times=1)
     env["services"] = dataclasses.replace(env["services"], llm=flaky)
-    host = JobHost(env["services"], env["graphs"], env["queue"])
+    host = JobHost(env["services"], engine, env["queue"])
     [jid] = await schedule_weekly_quests(host, str(user))
 
     await burst(env)
@@ -143,23 +141,24 @@ async def test_transient_failure_is_retried_with_backoff_and_resumes(env, servic
     )
 
 
-async def test_a_timeout_is_retried_then_fails_visibly(env, services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_timeout_is_retried_then_fails_visibly(env, services, engine) -> None:  # type: ignore[no-untyped-def]
     user = await user_with_goal(services)
-    env["settings"] = env["settings"].model_copy(update={"job_timeout_s": 0.5, "job_max_tries": 2})
-    slow = FlakyGateway(services.llm, fail_times=0, sleep_s=2.0)
+    env["settings"] = env["settings"].model_copy(update={"job_timeout_s": 1.0, "job_max_tries": 2})
+    slow = FlakyGateway(services.llm, fail_times=0, sleep_s=3.0)
     env["services"] = dataclasses.replace(env["services"], llm=slow, settings=env["settings"])
-    host = JobHost(env["services"], env["graphs"], env["queue"])
+    host = JobHost(env["services"], engine, env["queue"])
     [jid] = await schedule_weekly_quests(host, str(user))
 
     await burst(env)
 
     status = await env["queue"].status(jid)
     assert status["success"] is False and status["tries"] == 2
-    assert status["result"] == "weekly_quests failed after 2 tries: TimeoutError()"
-    assert len(slow.calls) == 2
+    assert status["result"].startswith("weekly_quests failed after 2 tries: RunFailed(")
+    assert "ended timeout" in status["result"]
+    assert len(slow.calls) == 2  # the retry resumed the run: the timed-out step ran again
 
 
-async def test_nightly_maintenance_isolates_a_failing_task(env, services) -> None:  # type: ignore[no-untyped-def]
+async def test_nightly_maintenance_isolates_a_failing_task(env, services, engine) -> None:  # type: ignore[no-untyped-def]
     class BrokenMaintenance(type(services.maintenance)):  # type: ignore[misc]
         async def consolidate_week(self, *args: Any) -> int:
             raise RuntimeError("roll-up table is locked")
@@ -168,11 +167,12 @@ async def test_nightly_maintenance_isolates_a_failing_task(env, services) -> Non
     user = await user_with_goal(services)
     now = dt.datetime.now(dt.UTC)
     expired = await services.memory.add(user, "task", "an old session note", now=now - dt.timedelta(days=40))
-    host = JobHost(env["services"], env["graphs"], env["queue"])
+    host = JobHost(env["services"], engine, env["queue"])
     await services.db.execute("DELETE FROM dci_daily WHERE user_id = %s", (user,))
-    await services.db.execute(
-        "DELETE FROM checkpoints WHERE thread_id = %s", (job_id("job:nightly_maintenance", now.date()),)
-    )
+    # Today's run may exist from an earlier test: start from nothing (its thread and runs).
+    thread = thread_for("nightly_maintenance", now.date().isoformat())
+    await services.db.execute("DELETE FROM threads WHERE id = %s", (thread,))
+    await services.db.execute("DELETE FROM checkpoints WHERE thread_id = %s", (thread,))
     await env["queue"].pool.delete(
         *(
             f"arq:{k}:{job_id('nightly_maintenance', now.date())}"
@@ -191,13 +191,12 @@ async def test_nightly_maintenance_isolates_a_failing_task(env, services) -> Non
     assert await count(services, "SELECT 1 FROM dci_daily WHERE user_id = %s", user) == 1
 
 
-async def test_in_process_scheduler_runs_the_jobs_without_redis(settings, services) -> None:  # type: ignore[no-untyped-def]
+async def test_in_process_scheduler_runs_the_jobs_without_redis(settings, services, engine) -> None:  # type: ignore[no-untyped-def]
     s = settings.model_copy(update={"redis_url": None})
     queue = InProcessQueue(s)
-    graphs = compile_all(s, services.checkpointer)
     user = await user_with_goal(services, "Learn Portuguese")
     monday_3am = dt.datetime(2031, 3, 3, 3, 0, tzinfo=dt.UTC)  # a Monday: weekly quests are due
-    host = JobHost(dataclasses.replace(services, settings=s), graphs, queue, clock=lambda: monday_3am)
+    host = JobHost(dataclasses.replace(services, settings=s), engine, queue, clock=lambda: monday_3am)
     queue.host = host
     scheduler = InProcessScheduler(host, s, clock=lambda: monday_3am)
 
@@ -228,6 +227,10 @@ async def test_jobs_api_is_admin_only(client) -> None:  # type: ignore[no-untype
     r = await client.post("/api/v1/jobs/nightly_maintenance", headers=admin)
     assert r.status_code == 202
     [jid] = r.json()["job_ids"]
+    assert r.json()["enqueued"] == [jid] and r.json()["existing"] == []
+    # The same period again: refused as a duplicate, and the answer says so.
+    again = await client.post("/api/v1/jobs/nightly_maintenance", headers=admin)
+    assert again.status_code == 200 and again.json() == {"job_ids": [jid], "enqueued": [], "existing": [jid]}
     assert jid.startswith("nightly_maintenance:")
     for _ in range(100):
         status = (await client.get(f"/api/v1/jobs/{jid}", headers=admin)).json()
@@ -239,12 +242,15 @@ async def test_jobs_api_is_admin_only(client) -> None:  # type: ignore[no-untype
     assert (await client.get(f"/api/v1/jobs/{jid}", headers=user)).status_code == 403
 
 
-async def test_goal_decomposition_runs_as_a_job_when_redis_is_configured(env, pg_url) -> None:  # type: ignore[no-untyped-def]
+async def test_with_redis_background_runs_wait_for_a_worker(env, new_database) -> None:  # type: ignore[no-untyped-def]
+    """REDIS_URL set: the API runs requests, and leaves background runs (a new goal's
+    decomposition) to the worker processes, which claim them from Postgres."""
     import httpx
 
     from api.app import create_app
 
-    app = create_app(env["settings"])  # REDIS_URL set: the API enqueues, a worker runs
+    settings = env["settings"].model_copy(update={"database_url": new_database()})
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as client:
@@ -257,13 +263,17 @@ async def test_goal_decomposition_runs_as_a_job_when_redis_is_configured(env, pg
                 )
             ).json()
             run_id = created["decomposition_run_id"]
+            await asyncio.sleep(2.5)  # past the API engine's claim sweep: it does not take it
             assert (await client.get(f"/api/v1/runs/{run_id}", headers=headers)).json()["status"] == "pending"
-            assert await env["queue"].pool.zcard(env["settings"].job_queue) == 1  # waiting for a worker
 
-            await burst(env)
-
+            ctx: dict[str, Any] = {"settings": settings, "redis": env["queue"].pool}
+            await startup(ctx)  # what `make worker` starts: it claims the run
+            try:
+                record = await ctx["host"].engine.wait(uuid.UUID(run_id))
+            finally:
+                await shutdown(ctx)
+            assert record.status == "success" and record.output["created"] is True
             run = (await client.get(f"/api/v1/runs/{run_id}", headers=headers)).json()
-            assert run["status"] == "succeeded" and run["result"]["created"] is True
+            assert run["status"] == "success" and run["result"]["created"] is True
             goal = (await client.get(f"/api/v1/goals/{created['goal']['id']}", headers=headers)).json()
             assert 3 <= len(goal["milestones"]) <= 7
-            assert (await env["queue"].status(f"run:{run_id}"))["success"] is True

@@ -14,7 +14,6 @@ import pytest
 from core.errors import NotFound
 from domain.narrative import HIDDEN_QUESTS
 from graphs.narrative import GRAPH, build
-from graphs.runs import invoke
 from nodes.context import Context
 from services.goals import stable_id
 from services.narrative import beat_notification_key
@@ -77,7 +76,9 @@ async def run(services: Any, user: uuid.UUID, goal_id: str, now: datetime = NOW)
     ctx = Context(
         user_id=str(user), thread_id=f"narrative:{uuid.uuid4()}", timezone="UTC", now=now, services=services
     )
-    return await invoke(graph, {"goal_id": goal_id}, ctx)
+    return await graph.ainvoke(
+        {"goal_id": goal_id}, {"configurable": {"thread_id": ctx.thread_id}}, context=ctx
+    )
 
 
 async def count(services: Any, sql: str, *params: Any) -> int:

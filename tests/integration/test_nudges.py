@@ -204,14 +204,18 @@ async def test_three_nudges_per_streak_across_days(services) -> None:  # type: i
     assert out["nudge"]["sequence_index"] == 1 and out["nudge"]["channel"] == "in_app"
 
 
-async def test_dispatch_methods(services) -> None:  # type: ignore[no-untyped-def]
+async def test_dispatch_methods(own_services) -> None:  # type: ignore[no-untyped-def]
+    services = own_services  # claiming sweeps every user's due nudges: a database of its own
     user = await make_user(services)
     await event(services, user, "session", NOW - timedelta(days=3))
     nudge = (await run(services, user))["nudge"]
     nid = uuid.UUID(nudge["id"])
 
-    assert nudge["id"] not in {n.id for n in await services.nudges.due(NOW, limit=1000)}
-    assert nudge["id"] in {n.id for n in await services.nudges.due(TOMORROW_8AM_NY, limit=1000)}
+    assert await services.nudges.claim_due(NOW, limit=1000) == []  # not due yet
+    assert [n.id for n in await services.nudges.claim_due(TOMORROW_8AM_NY, limit=1000)] == [nudge["id"]]
+    assert await services.nudges.claim_due(TOMORROW_8AM_NY, limit=1000) == []  # claimed: once
+    (row,) = await rows(services, user)
+    assert row["status"] == "sending"
 
     assert await services.nudges.mark_sent(nid, TOMORROW_8AM_NY) is True
     assert await services.nudges.mark_sent(nid, TOMORROW_8AM_NY) is False  # once
@@ -221,7 +225,7 @@ async def test_dispatch_methods(services) -> None:  # type: ignore[no-untyped-de
         "SELECT at FROM progress_events WHERE user_id = %s AND kind = 'nudge_sent'", (user,)
     )
     assert [e["at"] for e in sent] == [TOMORROW_8AM_NY]
-    assert nudge["id"] not in {n.id for n in await services.nudges.due(TOMORROW_8AM_NY, limit=1000)}
+    assert await services.nudges.claim_due(TOMORROW_8AM_NY, limit=1000) == []
     assert await services.nudges.mark_failed(nid, "already sent") is False
 
     # A sent nudge is not activity, and counts in the streak: the next day's is number 2.
