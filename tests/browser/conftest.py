@@ -78,13 +78,15 @@ def wait_healthy(api: Api, timeout: float = 90) -> None:
     raise AssertionError(f"{api.base} did not become healthy:\n{api.log.read_text()}")
 
 
-def stop_api(api: Api) -> None:
-    api.proc.send_signal(signal.SIGTERM)
-    try:
-        api.proc.wait(20)
-    except subprocess.TimeoutExpired:
-        api.proc.kill()
-        api.proc.wait()
+def stop_apis(*apis: Api) -> None:
+    for api in apis:
+        api.proc.send_signal(signal.SIGTERM)
+    for api in apis:
+        try:
+            api.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            api.proc.kill()
+            api.proc.wait()
 
 
 @dataclass
@@ -100,18 +102,17 @@ class Deployment:
 @pytest.fixture(scope="session")
 def deployment(pg_url: str) -> Iterator[Deployment]:
     workdir = Path(tempfile.mkdtemp(prefix="delight-browser-"))
-    # A model with a real model's pace on both: replies stream over a second or so, and a
+    # A model with a real model's pace on both: replies stream token by token, and a
     # goal's milestones are planned one after another (a background run may go to either).
-    pace = {"SIM_LLM_TOKEN_MS": "25", "SIM_LLM_FIRST_TOKEN_MS": "80", "DECOMPOSE_CONCURRENCY": "1"}
+    pace = {"SIM_LLM_TOKEN_MS": "10", "SIM_LLM_FIRST_TOKEN_MS": "50", "DECOMPOSE_CONCURRENCY": "1"}
     main = start_api(pg_url, workdir, "main", **pace)
-    other = start_api(pg_url, workdir, "other", **pace, BRANCH_TIMEOUT_S="1", SIM_EMBED_MS="2000")
+    other = start_api(pg_url, workdir, "other", **pace, BRANCH_TIMEOUT_S="0.5", SIM_EMBED_MS="1200")
     try:
         wait_healthy(main)
         wait_healthy(other)
         yield Deployment(main, other)
     finally:
-        for api in (main, other):
-            stop_api(api)
+        stop_apis(main, other)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
