@@ -168,6 +168,7 @@ def browser() -> Iterator[object]:
     ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The system driver given explicitly: Selenium Manager (which would download one) never runs.
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_script_timeout(30)
     try:
