@@ -7,8 +7,9 @@ so are a goal (creation + decomposition) and a narrative beat (premium model), w
 the user acts, not every day.
 
 Every workflow runs for real through the registry and `graphs.runs.execute`, on the offline model
-(whose token counts are ~4 characters per token of the real prompts and answers); each LLM call is
-read back from the `llm_usage` ledger the gateway writes, priced with MODEL_PRICES (defaults:
+(whose token counts are ~4 characters per token of the real prompts and answers); LLM usage is
+read back from the `llm_usage` ledger (one row per call, or per turn for chat, with the number of
+calls it covers), priced with MODEL_PRICES (defaults:
 DOMAIN.md). The day is priced twice: each call at its own model's price, and everything at
 gpt-4o-mini's (the target's basis). A workflow that is missing or fails is reported as such and
 left out of the day (the day is then marked incomplete)."""
@@ -44,7 +45,7 @@ DAY: tuple[tuple[str, float], ...] = (
 def _usage_since(url: str, last_id: int) -> tuple[list[dict[str, Any]], int]:
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         rows = cur.execute(
-            """SELECT id, site, model, input_tokens, output_tokens, cost_usd::float AS cost_usd
+            """SELECT id, site, model, input_tokens, output_tokens, cost_usd::float AS cost_usd, calls
                FROM llm_usage WHERE id > %s ORDER BY id""",
             (last_id,),
         ).fetchall()
@@ -54,9 +55,9 @@ def _usage_since(url: str, last_id: int) -> tuple[list[dict[str, Any]], int]:
 def _totals(rows: list[dict[str, Any]], prices: dict[str, tuple[float, float]]) -> dict[str, Any]:
     sites: dict[str, int] = {}
     for r in rows:
-        sites[r["site"]] = sites.get(r["site"], 0) + 1
+        sites[r["site"]] = sites.get(r["site"], 0) + r["calls"]
     return {
-        "calls": len(rows),
+        "calls": sum(r["calls"] for r in rows),  # a chat turn's one row covers its calls
         "input_tokens": sum(r["input_tokens"] for r in rows),
         "output_tokens": sum(r["output_tokens"] for r in rows),
         "cost_usd": sum(r["cost_usd"] for r in rows),

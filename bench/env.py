@@ -32,7 +32,6 @@ PACKAGES = (
     "langgraph-checkpoint",
     "langgraph-checkpoint-postgres",
     "langchain-core",
-    "langchain-postgres",
     "fastapi",
     "uvicorn",
     "uvloop",

@@ -3,9 +3,10 @@
 `count_round_trips()` wraps psycopg's async `Connection.wait`: a wait whose I/O generator had to
 wait on the socket at least once counts as one round trip; no-op waits (a COMMIT on an idle
 autocommit connection, say) do not, and a pipeline's statements count once, at the sync that
-waits for their results. That covers both clients of the service: psycopg directly (domain SQL,
-the checkpointer, the pool's checkout checks) and SQLAlchemy (PGVectorStore), which runs on
-psycopg. The pools given are also counted for their checkout checks (`check=`) on their own."""
+waits for their results. Every database call of the service goes through psycopg (domain SQL,
+memories, the checkpointer, the pool's checkout checks). For the pools given, the round trips
+their checkout checks (`check=`) make are also counted on their own (`pool_checks`, a part of
+`total`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 @dataclass
 class RoundTrips:
     total: int = 0
-    pool_checks: int = 0
+    pool_checks: int = 0  # round trips made by pool checkout checks (included in `total`)
 
     def snapshot(self) -> tuple[int, int]:
         return self.total, self.pool_checks
@@ -55,7 +56,7 @@ def _counted(gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
 
 @contextlib.contextmanager
 def count_round_trips(pools: tuple[AsyncConnectionPool, ...] = ()) -> Iterator[RoundTrips]:
-    """Count while inside the block; `pools` get their checkout checks counted too."""
+    """Count while inside the block; for `pools`, their checkout checks' round trips too."""
     conn_cls = psycopg.AsyncConnection
     orig_wait = conn_cls.wait
     orig_checks = {id(p): p._check for p in pools}
@@ -69,8 +70,11 @@ def count_round_trips(pools: tuple[AsyncConnectionPool, ...] = ()) -> Iterator[R
 
     def counted_check(check):  # type: ignore[no-untyped-def]
         async def check_connection(conn):  # type: ignore[no-untyped-def]
-            COUNTER.pool_checks += 1
-            return await check(conn)
+            before = COUNTER.total
+            try:
+                return await check(conn)
+            finally:
+                COUNTER.pool_checks += COUNTER.total - before
 
         return check_connection
 

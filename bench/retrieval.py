@@ -1,12 +1,13 @@
-"""Memory retrieval at scale: `MemoryStore.retrieve` (the chat graph's recall: per tier, nearest
-neighbours filtered by user, tier, embedder and expiry in SQL, ranked, cut to quotas, access
-stats updated) timed at 10k and 100k stored memories.
+"""Memory retrieval at scale: `MemoryStore.retrieve` as the chat graph calls it (one statement:
+per tier, nearest neighbours filtered by user, tier, embedder and expiry in SQL, ranked and cut to
+the quotas in SQL; read-only, the hits' access stats move in the turn's write-back) timed at 10k
+and 100k stored memories.
 
 The memories belong to 100 regular users plus one heavy user who owns a tenth of the table (so
 at 100k: ~900 memories per regular user, 10k for the heavy one); tiers are 20 % personal, 20 %
 project, 60 % task. Vectors are the offline embedder's, of 3,000 distinct texts; rows are generated
 inside Postgres from them. Query embeddings are cached before timing (no simulated embedder wait):
-what is timed is the database work, the ranking and the access-stat update."""
+what is timed is the database work and the ranking."""
 
 from __future__ import annotations
 
@@ -113,18 +114,14 @@ def load(url: str, heavy: uuid.UUID, start: int, stop: int) -> float:
     return time.perf_counter() - t0
 
 
-def plan(url: str, user: uuid.UUID, dim: int) -> list[str]:
-    """EXPLAIN of one tier's candidate query, shaped like PGVectorStore's."""
-    vec = vector_literal(OfflineEmbeddings(dim).embed_query(QUERIES[0]))
+def plan(svc: Services, url: str, user: uuid.UUID) -> list[str]:
+    """EXPLAIN ANALYZE of the recall statement for one user."""
+    vec = OfflineEmbeddings(svc.settings.embedding_dim).embed_query(QUERIES[0])
+    sql, params = svc.memory.recall_statement(
+        user, vec, datetime.now(UTC), svc.settings.memory_quotas, touch=False
+    )
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            """EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON)
-               SELECT id, content, embedding <=> %s::vector AS distance FROM memories
-               WHERE user_id = %s AND tier = 'task' AND embedder = %s
-                 AND (expires_at IS NULL OR expires_at > now())
-               ORDER BY distance LIMIT 20""",
-            (vec, user, OfflineEmbeddings.name),
-        ).fetchall()
+        rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql, params).fetchall()
     return [re.sub(r"'\[[^']*\]'::vector", "<query vector>", r[0]) for r in rows]
 
 
@@ -134,7 +131,7 @@ async def timed(svc: Services, users: list[uuid.UUID], n: int, rng: random.Rando
     for i in range(n):
         user = users[rng.randrange(len(users))]
         t0 = time.perf_counter()
-        await svc.memory.retrieve(user, QUERIES[i % len(QUERIES)], now=now)
+        await svc.memory.retrieve(user, QUERIES[i % len(QUERIES)], now=now, touch=False)
         out.append((time.perf_counter() - t0) * 1000)
     return out
 
@@ -165,8 +162,8 @@ async def retrieval_section(
                 "load_s": secs,
                 "regular_ms": summary(reg),
                 "heavy_ms": summary(hv),
-                "plan_regular": plan(url, regular[0], settings.embedding_dim),
-                "plan_heavy": plan(url, heavy, settings.embedding_dim),
+                "plan_regular": plan(svc, url, regular[0]),
+                "plan_heavy": plan(svc, url, heavy),
                 "raw_regular_ms": [round(x, 3) for x in reg],
                 "raw_heavy_ms": [round(x, 3) for x in hv],
             }

@@ -7,7 +7,7 @@ Nothing here changes the service's code: the switches are applied in this proces
     --no-gc-freeze       skip gc.freeze() after start-up
     --stock-uvicorn      asyncio event loop and h11 instead of uvloop and httptools
     --durability MODE    run chat turns with durability MODE (sync, async, exit)
-    --no-pool-check      no connection check on each pool checkout
+    --no-pool-check      no connection check at all on pool checkouts (not even the poll)
 """
 
 from __future__ import annotations
@@ -53,12 +53,12 @@ def main() -> None:
     if args.durability:
         api.turns.invoke = functools.partial(invoke, durability=args.durability)  # type: ignore[attr-defined]
     if args.no_pool_check:
-        from psycopg_pool import AsyncConnectionPool
+        import services.db
 
-        async def no_check(conn: object) -> None:
+        async def no_check(self: object, conn: object) -> None:
             return None
 
-        AsyncConnectionPool.check_connection = staticmethod(no_check)  # type: ignore[method-assign,assignment]
+        services.db.Database._check_on_checkout = no_check  # type: ignore[method-assign,assignment]
 
     uvicorn.run(
         api.app.create_app(settings),

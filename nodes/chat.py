@@ -10,8 +10,10 @@ from langgraph.runtime import Runtime
 
 from nodes.context import Context, _emit, observed
 from prompts.chat import analysis_messages, reply_messages
+from services.usage import PER_TURN
+from services.writeback import NewMemory, TurnRecord
 from state.chat import ChatState
-from state.schemas import TIERS, Emotion, Progress, TurnAnalysis
+from state.schemas import TIERS, Emotion, Progress, TurnAnalysis, Usage
 
 GRAPH = "chat"
 
@@ -32,6 +34,7 @@ async def detect_emotion(state: ChatState, runtime: Runtime[Context]) -> dict:
         analysis_messages(last_user_text(state["messages"])),
         site="chat.detect_emotion",
         user_id=str(await ctx.user()),
+        sink=PER_TURN,  # the turn's usage is recorded once, by remember_exchange
     )
     return {
         "emotion": Emotion.from_scores(analysis.emotion.model_dump()),
@@ -44,7 +47,10 @@ async def detect_emotion(state: ChatState, runtime: Runtime[Context]) -> dict:
 async def retrieve_memories(state: ChatState, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
     svc = await ctx.svc()
-    hits = await svc.memory.retrieve(await ctx.user(), last_user_text(state["messages"]), now=ctx.clock)
+    # Read-only: the hits' access stats are updated by the turn's write-back.
+    hits = await svc.memory.retrieve(
+        await ctx.user(), last_user_text(state["messages"]), now=ctx.clock, touch=False
+    )
     return {"memories": hits}
 
 
@@ -74,48 +80,59 @@ async def compose_reply(state: ChatState, runtime: Runtime[Context]) -> dict:
         site="chat.compose_reply",
         user_id=str(await ctx.user()),
         on_token=lambda t: _emit(runtime, {"type": "token", "content": t}),
+        sink=PER_TURN,
     )
     return {"reply": reply, "messages": [AIMessage(reply, id=str(uuid.uuid4()))], "usage": usage}
 
 
 @observed(GRAPH)
 async def remember_exchange(state: ChatState, runtime: Runtime[Context]) -> dict:
-    """Last and idempotent: ids derive from the message ids, so a resumed run rewrites nothing."""
+    """Last and idempotent: one transaction (task memory of the exchange, the durable fact,
+    transcript, access stats of the recalled memories, the turn's usage row) whose ids derive
+    from the user's message id, so a resumed or retried run writes nothing twice."""
     ctx = runtime.context
     svc = await ctx.svc()
-    user = await ctx.user()
     human = next(m for m in reversed(state["messages"]) if isinstance(m, HumanMessage))
     ai = state["messages"][-1]
     exchange_id, fact_id = exchange_memory_ids(str(human.id))
     emotion = state.get("emotion") or Emotion()
-    await svc.memory.add(
-        user,
-        "task",
-        f"User said: {human.text}\nEliza replied: {ai.text}",
-        {
-            "thread_id": ctx.thread_id,
-            "emotion": emotion.dominant,
-            "emotion_scores": emotion.scores,  # read by adaptive_mission's energy estimate
-            "emotion_at": ctx.clock.isoformat(),
-            "tags": ["chat"],
-        },
-        now=ctx.clock,
-        memory_id=exchange_id,
-    )
+    memories = [
+        NewMemory(
+            exchange_id,
+            "task",
+            f"User said: {human.text}\nEliza replied: {ai.text}",
+            {
+                "thread_id": ctx.thread_id,
+                "emotion": emotion.dominant,
+                "emotion_scores": emotion.scores,  # read by adaptive_mission's energy estimate
+                "emotion_at": ctx.clock.isoformat(),
+                "tags": ["chat"],
+            },
+        )
+    ]
     analysis = state.get("analysis")
     if analysis is not None and analysis.durable_fact:
-        await svc.memory.add(
-            user,
-            "personal",
-            analysis.durable_fact,
-            {"kind": analysis.fact_kind, "source": "chat", "thread_id": ctx.thread_id},
-            now=ctx.clock,
-            memory_id=fact_id,
+        memories.append(
+            NewMemory(
+                fact_id,
+                "personal",
+                analysis.durable_fact,
+                {"kind": analysis.fact_kind, "source": "chat", "thread_id": ctx.thread_id},
+            )
         )
-    await svc.threads.record_exchange(
-        ctx.thread_id,
-        user,
-        [(str(human.id), "user", human.text), (str(ai.id), "assistant", ai.text)],
+    recalled = [uuid.UUID(h.id) for hits in (state.get("memories") or {}).values() for h in hits]
+    await svc.writeback.write(
+        TurnRecord(
+            user_id=await ctx.user(),
+            thread_id=str(ctx.thread_id),
+            turn_key=f"chat:{human.id}",
+            messages=[(str(human.id), "user", human.text), (str(ai.id), "assistant", ai.text)],
+            memories=memories,
+            recalled=recalled,
+            usage=state.get("usage") or Usage(),
+            model=svc.llm.model_name("cheap"),
+            now=ctx.clock,
+        )
     )
     return {}
 

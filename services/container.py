@@ -27,6 +27,7 @@ from services.progress import ProgressService
 from services.runs import RunStore
 from services.usage import UsageLedger
 from services.users import Threads, Users
+from services.writeback import ChatWriteBack
 
 log = get_logger("delight.services")
 
@@ -67,6 +68,7 @@ class Services:
     insights: InsightStore
     nudges: NudgeStore
     maintenance: Maintenance
+    writeback: ChatWriteBack
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -118,6 +120,7 @@ class Services:
             insights=InsightStore(db),
             nudges=NudgeStore(db),
             maintenance=Maintenance(db),
+            writeback=ChatWriteBack(db, memory, settings),
         )
 
     async def close(self) -> None:

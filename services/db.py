@@ -1,9 +1,10 @@
-"""Postgres: the embedded server (when no DATABASE_URL), the one connection pool, the SQLAlchemy
-engine that langchain-postgres and Alembic need, and migrations at start-up. Opened once per process."""
+"""Postgres: the embedded server (when no DATABASE_URL), the one connection pool, and migrations
+at start-up (Alembic, on its own short-lived SQLAlchemy engine). Opened once per process."""
 
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,7 +13,6 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.errors import Unavailable
 from core.logging import get_logger
@@ -63,6 +63,15 @@ def migrate_sync(url: str) -> None:
         engine.dispose()
 
 
+def has_unsolicited_input(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection's socket is readable (without waiting). An idle connection has
+    nothing to read: something there was sent unasked, typically the FATAL error and end of
+    stream of a terminated backend (restart, failover, `pg_terminate_backend`)."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
 class Database:
     def __init__(self, url: str, kind: str, settings: Settings) -> None:
         self.url = url
@@ -74,13 +83,32 @@ class Database:
             max_size=settings.db_pool_max,
             timeout=settings.db_timeout_s,
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-            check=AsyncConnectionPool.check_connection,
+            check=self._check_on_checkout,
+            # Connections are renewed before common server/NAT idle cut-offs (~350 s) and hourly;
+            # one that still dies silently fails its statement, which the graphs' DB retry
+            # policy retries on a fresh connection.
+            max_idle=300.0,
+            max_lifetime=3600.0,
             open=False,
             name="delight",
         )
-        self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(url), pool_size=5, max_overflow=5, pool_pre_ping=True
-        )
+        self._purge: asyncio.Task[None] | None = None
+
+    async def _check_on_checkout(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The pool's checkout check, without a round trip in the common case: a `poll()` instead
+        of an empty query. Only a connection with unsolicited input gets a real check, which
+        fails on a dead one so the pool drops it and hands out another. One dead connection
+        usually means more (a restart): the other idle ones are then checked at once, in the
+        background, rather than met one checkout at a time with the pool's growing backoff."""
+        if not has_unsolicited_input(conn):
+            return
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except Exception:
+            if self._purge is None or self._purge.done():
+                self._purge = asyncio.create_task(self.pool.check())
+                self._purge.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise
 
     @classmethod
     async def connect(cls, settings: Settings) -> Database:
@@ -94,8 +122,9 @@ class Database:
         return db
 
     async def close(self) -> None:
+        if self._purge is not None:
+            self._purge.cancel()
         await self.pool.close()
-        await self.engine.dispose()
 
     async def migrate(self) -> None:
         """Apply Alembic migrations, one process at a time. Alembic reads its scripts with

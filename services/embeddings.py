@@ -28,6 +28,11 @@ def _stem(word: str) -> str:
     return word
 
 
+def _trigrams(word: str) -> list[tuple[str, float]]:
+    padded = f"#{word}#"
+    return [(f"c:{padded[i : i + 3]}", 0.3) for i in range(len(padded) - 2)]
+
+
 class OfflineEmbeddings(Embeddings):
     """Feature hashing of stemmed content words (weight 1) and their character trigrams
     (weight 0.3) into a signed, L2-normalised vector: texts that share words are close, which is
@@ -37,21 +42,36 @@ class OfflineEmbeddings(Embeddings):
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
+        # word -> its hashed slots (word feature, then its trigrams): words repeat across texts,
+        # so each is hashed once per process (bounded; cleared when full).
+        self._slots: dict[str, tuple[tuple[int, float], tuple[tuple[int, float], ...]]] = {}
 
-    def _features(self, text: str) -> list[tuple[str, float]]:
-        words = [_stem(w) for w in _WORD.findall(text.lower().replace("'s", ""))]
-        content = [w for w in words if w not in _STOP] or words
-        feats: list[tuple[str, float]] = [(f"w:{w}", 1.0) for w in content]
-        for w in content:
-            padded = f"#{w}#"
-            feats += [(f"c:{padded[i : i + 3]}", 0.3) for i in range(len(padded) - 2)]
-        return feats
+    def _slot(self, feat: str, weight: float) -> tuple[int, float]:
+        h = int.from_bytes(hashlib.blake2b(feat.encode(), digest_size=8).digest(), "big")
+        return h % self.dim, weight if (h >> 63) & 1 else -weight
+
+    def _word_slots(self, word: str) -> tuple[tuple[int, float], tuple[tuple[int, float], ...]]:
+        hit = self._slots.get(word)
+        if hit is None:
+            if len(self._slots) >= 65_536:
+                self._slots.clear()
+            hit = self._slots[word] = (
+                self._slot(f"w:{word}", 1.0),
+                tuple(self._slot(f, w) for f, w in _trigrams(word)),
+            )
+        return hit
 
     def _embed(self, text: str) -> list[float]:
+        words = [_stem(w) for w in _WORD.findall(text.lower().replace("'s", ""))]
+        content = [w for w in words if w not in _STOP] or words
+        slots = [self._word_slots(w) for w in content]
         vec = [0.0] * self.dim
-        for feat, weight in self._features(text):
-            h = int.from_bytes(hashlib.blake2b(feat.encode(), digest_size=8).digest(), "big")
-            vec[h % self.dim] += weight if (h >> 63) & 1 else -weight
+        # Every word's feature, then every trigram, in text order (the vectors never change).
+        for (i, v), _ in slots:
+            vec[i] += v
+        for _, trigrams in slots:
+            for i, v in trigrams:
+                vec[i] += v
         norm = math.sqrt(sum(v * v for v in vec))
         if norm == 0:
             vec[0], norm = 1.0, 1.0  # empty text: a fixed unit vector rather than NaNs

@@ -1,11 +1,23 @@
-"""The usage ledger: one row per LLM call (user, call site, model, tokens, cost)."""
+"""The usage ledger (`llm_usage`): who spent what on which model, from which call site.
+
+Two granularities, one table:
+- per call: `UsageLedger.record`, the model gateway's default sink, one row per model call;
+- per turn: a workflow that carries its usage in graph state (the chat graph) passes
+  `PER_TURN` to the gateway, which then writes nothing per call, and writes the turn's total
+  once, in its own write-back transaction, with `turn_statement` (unique `turn_key`, so a resumed
+  or retried write-back writes it once)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from services.db import Database
 from state.schemas import Usage
+
+# True once a turn's usage row exists: statements of the same write-back that must not be
+# applied twice (counters, merges) run before the row is inserted and skip under this condition.
+TURN_RECORDED = "EXISTS (SELECT 1 FROM llm_usage WHERE turn_key = %(turn_key)s)"
 
 
 class UsageLedger:
@@ -14,8 +26,8 @@ class UsageLedger:
 
     async def record(self, *, user_id: str | None, site: str, model: str, usage: Usage) -> None:
         await self.db.execute(
-            """INSERT INTO llm_usage (user_id, site, model, input_tokens, output_tokens, cost_usd)
-               VALUES (%s, %s, %s, %s, %s, %s)""",
+            """INSERT INTO llm_usage (user_id, site, model, input_tokens, output_tokens, cost_usd, calls)
+               VALUES (%s, %s, %s, %s, %s, %s, %s)""",
             (
                 uuid.UUID(user_id) if user_id else None,
                 site,
@@ -23,5 +35,39 @@ class UsageLedger:
                 usage.input_tokens,
                 usage.output_tokens,
                 usage.cost_usd,
+                usage.calls,
             ),
         )
+
+
+class PerTurn:
+    """The sink of calls whose usage the caller records itself, once per turn (the gateway
+    returns every call's usage; the chat graph adds it up in its state)."""
+
+    async def record(self, *, user_id: str | None, site: str, model: str, usage: Usage) -> None:
+        return None
+
+
+PER_TURN = PerTurn()
+
+
+def turn_statement(
+    *, turn_key: str, user_id: uuid.UUID, site: str, model: str, usage: Usage
+) -> tuple[str, dict[str, Any]]:
+    """The one usage row of a turn (nothing if the turn already has it)."""
+    return (
+        """INSERT INTO llm_usage
+               (user_id, site, model, input_tokens, output_tokens, cost_usd, calls, turn_key)
+           VALUES (%(user)s, %(site)s, %(model)s, %(input)s, %(output)s, %(cost)s, %(calls)s, %(turn_key)s)
+           ON CONFLICT (turn_key) DO NOTHING""",
+        {
+            "user": user_id,
+            "site": site,
+            "model": model,
+            "input": usage.input_tokens,
+            "output": usage.output_tokens,
+            "cost": usage.cost_usd,
+            "calls": usage.calls,
+            "turn_key": turn_key,
+        },
+    )

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from core.errors import NotFound
 from services.db import Database
 
@@ -63,28 +65,37 @@ class Threads:
         if row is None:
             raise NotFound("thread not found")
 
-    async def record_exchange(
-        self, thread_id: str, user_id: uuid.UUID, messages: list[tuple[str, str, str]]
-    ) -> None:
-        """Append (message_id, role, content) rows; idempotent on message id so a resumed run
-        does not write the exchange twice. A thread first seen here (a run started outside the
-        API, e.g. LangGraph Studio) is registered to the user; another user's thread is refused."""
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                """INSERT INTO threads (id, user_id) VALUES (%s, %s)
+    @staticmethod
+    def exchange_statements(
+        thread_id: str, user_id: uuid.UUID, messages: list[tuple[str, str, str]]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The transcript of one exchange, as statements for the chat write-back's transaction:
+        (message_id, role, content) rows, idempotent on message id so a resumed run does not
+        write the exchange twice. A thread first seen here (a run started outside the API, e.g.
+        LangGraph Studio) is registered to the user. Another user's thread is refused: its rows
+        get no thread id, which violates `chat_messages.thread_id NOT NULL` and aborts the
+        transaction (reported as `NotFound` by `is_foreign_thread`)."""
+        values = ", ".join(f"(%(id{i})s, %(role{i})s, %(content{i})s, {i})" for i in range(len(messages)))
+        params: dict[str, Any] = {"thread": thread_id, "user": user_id}
+        for i, (mid, role, content) in enumerate(messages):
+            params |= {f"id{i}": mid, f"role{i}": role, f"content{i}": content}
+        return [
+            (
+                """INSERT INTO threads (id, user_id) VALUES (%(thread)s, %(user)s)
                    ON CONFLICT (id) DO UPDATE SET updated_at = now()
-                   WHERE threads.user_id = EXCLUDED.user_id
-                   RETURNING id""",
-                (thread_id, user_id),
-            )
-            if await cur.fetchone() is None:
-                raise NotFound("thread not found")
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    """INSERT INTO chat_messages (id, thread_id, role, content)
-                       VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
-                    [(mid, thread_id, role, content) for mid, role, content in messages],
-                )
+                   WHERE threads.user_id = EXCLUDED.user_id""",
+                params,
+            ),
+            (
+                # One microsecond apart, in order: the user's message sorts before the reply.
+                f"""INSERT INTO chat_messages (id, thread_id, role, content, created_at)
+                    SELECT v.id, (SELECT id FROM threads WHERE id = %(thread)s AND user_id = %(user)s),
+                           v.role, v.content, clock_timestamp() + v.n * interval '1 microsecond'
+                    FROM (VALUES {values}) AS v(id, role, content, n)
+                    ON CONFLICT (id) DO NOTHING""",
+                params,
+            ),
+        ]
 
     async def recent_with_messages(
         self, user_id: uuid.UUID, limit: int, messages_per_thread: int = 200
@@ -146,6 +157,17 @@ class Threads:
         await self.db.execute(
             "DELETE FROM chat_messages WHERE thread_id = %s AND id = ANY(%s)", (thread_id, message_ids)
         )
+
+
+def is_foreign_thread(err: Exception) -> bool:
+    """Whether a write-back failed because the thread belongs to someone else (see above)."""
+    diag = getattr(err, "diag", None)
+    return (
+        isinstance(err, psycopg.errors.NotNullViolation)
+        and diag is not None
+        and diag.table_name == "chat_messages"
+        and diag.column_name == "thread_id"
+    )
 
 
 def as_iso(value: datetime | str) -> str:

@@ -1,14 +1,20 @@
 """Every LLM call goes through `ModelGateway`: one retry layer, structured output, token
-streaming, and usage (tokens and cost, per user and per call site) recorded in `llm_usage`."""
+streaming, and usage (tokens and cost, per user and per call site).
+
+Every call returns its usage. Where it is recorded is the sink's business: by default the
+gateway's sink (the `llm_usage` ledger, one row per call); a caller that records usage itself,
+once per turn, passes `sink=services.usage.PER_TURN` (the chat graph). Usage a caller can never
+see (a structured call whose output stayed invalid raises) still goes to the gateway's sink."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages.ai import UsageMetadata, add_usage
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ModelOutputInvalid
@@ -55,17 +61,19 @@ class ModelGateway:
             return "offline deterministic model (no OPENAI_API_KEY/OPENAI_BASE_URL set)"
         return f"openai-compatible: {self.settings.chat_model} / {self.settings.premium_model}"
 
-    async def _account(self, msg: BaseMessage, *, tier: ModelTier, site: str, user_id: str | None) -> Usage:
-        meta = getattr(msg, "usage_metadata", None) or {}
+    async def _account(
+        self, meta: UsageMetadata | None, *, tier: ModelTier, site: str, user_id: str | None, sink: UsageSink
+    ) -> Usage:
+        counts: Mapping[str, Any] = meta or {}
         model = self.model_name(tier)
-        tokens_in, tokens_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
+        tokens_in, tokens_out = int(counts.get("input_tokens", 0)), int(counts.get("output_tokens", 0))
         usage = Usage(
             input_tokens=tokens_in,
             output_tokens=tokens_out,
             cost_usd=price_usd(model, tokens_in, tokens_out, self.settings.model_prices),
             calls=1,
         )
-        await self.sink.record(user_id=user_id, site=site, model=model, usage=usage)
+        await sink.record(user_id=user_id, site=site, model=model, usage=usage)
         return usage
 
     async def structured(
@@ -76,10 +84,12 @@ class ModelGateway:
         site: str,
         user_id: str | None,
         tier: ModelTier = "cheap",
+        sink: UsageSink | None = None,
     ) -> tuple[S, Usage]:
         """One structured answer. Output that fails the schema is asked for again with the
         validation error fed back (LLM_VALIDATION_RETRIES times), then raises
         `ModelOutputInvalid`. Transient API errors retry separately, in `with_retry`."""
+        record = sink or self.sink
         runnable = self.models[tier].with_structured_output(
             schema, method=self.settings.structured_output_method, include_raw=True
         )
@@ -91,7 +101,8 @@ class ModelGateway:
                 site,
                 lambda p=prompt: runnable.ainvoke(p),  # type: ignore[misc]
             )
-            total = total + await self._account(out["raw"], tier=tier, site=site, user_id=user_id)
+            meta = getattr(out["raw"], "usage_metadata", None)
+            total = total + await self._account(meta, tier=tier, site=site, user_id=user_id, sink=record)
             parsed, error = out.get("parsed"), out.get("parsing_error")
             if error is None and parsed is not None:
                 try:
@@ -109,6 +120,8 @@ class ModelGateway:
                 },
             )
             prompt = [*messages, HumanMessage(invalid_output_feedback(schema, out["raw"], error))]
+        if record is not self.sink:  # the caller never gets this usage: keep it in the ledger
+            await self.sink.record(user_id=user_id, site=site, model=self.model_name(tier), usage=total)
         raise ModelOutputInvalid(
             f"the model's {schema.__name__} output stayed invalid after "
             f"{self.settings.llm_validation_retries + 1} attempts"
@@ -122,27 +135,33 @@ class ModelGateway:
         user_id: str | None,
         tier: ModelTier = "cheap",
         on_token: Callable[[str], None] | None = None,
+        sink: UsageSink | None = None,
     ) -> tuple[str, Usage]:
         """Stream a free-text reply. A transient failure before the first token is retried;
-        after it, the error propagates (tokens already sent cannot be taken back)."""
+        after it, the error propagates (tokens already sent cannot be taken back). Per chunk
+        only the text is kept (no message objects are added up): the reply is joined once."""
         model = self.models[tier]
         sent_any = False
 
-        async def call() -> AIMessageChunk | None:
+        async def call() -> tuple[list[str], UsageMetadata | None]:
             nonlocal sent_any
-            total: AIMessageChunk | None = None
+            parts: list[str] = []
+            meta: UsageMetadata | None = None
             async for chunk in model.astream(list(messages)):
                 if not isinstance(chunk, AIMessageChunk):
                     continue
-                total = chunk if total is None else total + chunk
-                text = chunk.text
+                content = chunk.content
+                text = content if isinstance(content, str) else chunk.text
                 if text:
+                    parts.append(text)
                     sent_any = True
                     if on_token is not None:
                         on_token(text)
-            return total
+                if chunk.usage_metadata:
+                    meta = add_usage(meta, chunk.usage_metadata)
+            return parts, meta
 
-        async def guarded() -> AIMessageChunk | None:
+        async def guarded() -> tuple[list[str], UsageMetadata | None]:
             try:
                 return await call()
             except Exception as err:
@@ -150,10 +169,9 @@ class ModelGateway:
                     raise RuntimeError(f"{site}: stream broke after the first token") from err
                 raise
 
-        total = await with_retry(self.settings, site, guarded)
-        reply = total.text if total is not None else ""
-        usage = await self._account(total or AIMessage(""), tier=tier, site=site, user_id=user_id)
-        return reply, usage
+        parts, meta = await with_retry(self.settings, site, guarded)
+        usage = await self._account(meta, tier=tier, site=site, user_id=user_id, sink=sink or self.sink)
+        return "".join(parts), usage
 
 
 def invalid_output_feedback(schema: type[BaseModel], raw: BaseMessage, error: object) -> str:

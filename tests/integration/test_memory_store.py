@@ -125,3 +125,66 @@ async def test_idempotent_write_with_a_given_id(services, user) -> None:  # type
     assert (await services.db.fetchrow("SELECT count(*) AS n FROM memories WHERE user_id = %s", (user,)))[
         "n"
     ] == n
+
+
+async def test_recall_and_write_are_one_round_trip_each(services, user) -> None:  # type: ignore[no-untyped-def]
+    from bench.probe import COUNTER, count_round_trips
+
+    await services.embeddings.aembed_query("marathon training plan")
+    await services.embeddings.aembed_query("I run on Sundays")
+
+    def statements() -> int:  # round trips other than the pool's checkout checks
+        return COUNTER.total - COUNTER.pool_checks
+
+    with count_round_trips((services.db.pool,)):
+        before = statements()
+        await services.memory.retrieve(user, "marathon training plan", now=NOW)  # three tiers + touch
+        recall = statements() - before
+        before = statements()
+        await services.memory.add(user, "personal", "I run on Sundays", now=NOW)  # merge check + insert
+        write = statements() - before
+    assert (recall, write) == (1, 1)
+
+
+async def _waiting(services, user, tier, content, tags):  # type: ignore[no-untyped-def]
+    mid = uuid.uuid4()
+    sql, params = services.memory.add_statement(
+        user, tier, content, {"tags": tags}, None, now=NOW, memory_id=mid
+    )
+    await services.db.execute(sql, params)
+    return mid
+
+
+async def test_a_memory_without_vector_waits_until_settled(services, user) -> None:  # type: ignore[no-untyped-def]
+    mid = await _waiting(services, user, "personal", "My cat is called Miso", ["chat"])
+
+    assert (await services.memory.retrieve(user, "cat Miso", now=NOW))["personal"] == []
+    sql, params = services.memory.waiting_statement(user)
+    assert [r["id"] for r in await services.db.fetch(sql, params)] == [mid]
+    other = (await services.users.ensure(f"wait-{uuid.uuid4().hex[:8]}")).id
+    sql, params = services.memory.waiting_statement(other)
+    assert await services.db.fetch(sql, params) == []  # owner-filtered
+
+    vector = await services.embeddings.aembed_query("My cat is called Miso")
+    await services.db.execute(*services.memory.settle_statement(user, mid, vector, NOW))
+
+    (hit,) = (await services.memory.retrieve(user, "cat Miso", now=NOW))["personal"]
+    assert hit.id == str(mid)
+    sql, params = services.memory.waiting_statement(user)
+    assert await services.db.fetch(sql, params) == []
+
+
+async def test_settling_a_near_duplicate_merges_it_into_the_existing_memory(services, user) -> None:  # type: ignore[no-untyped-def]
+    kept, _ = await services.memory.add(
+        user, "personal", "I am training for the Berlin marathon", {"tags": ["b", "a"]}, now=NOW
+    )
+    mid = await _waiting(services, user, "personal", "I am training for the Berlin marathon.", ["chat"])
+
+    vector = await services.embeddings.aembed_query("I am training for the Berlin marathon.")
+    await services.db.execute(*services.memory.settle_statement(user, mid, vector, NOW))
+
+    assert await services.db.fetchrow("SELECT 1 FROM memories WHERE id = %s", (mid,)) is None
+    row = await services.db.fetchrow(
+        "SELECT metadata, access_count FROM memories WHERE id = %s", (uuid.UUID(kept),)
+    )
+    assert row["metadata"]["tags"] == ["a", "b", "chat"] and row["access_count"] == 1

@@ -334,7 +334,7 @@ async def client2(app2: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 async def usage_rows(app2: Any, subject: str) -> list[dict[str, Any]]:
     return await app2.state.services.db.fetch(
-        """SELECT l.site, l.model, l.input_tokens, l.output_tokens
+        """SELECT l.site, l.model, l.input_tokens, l.output_tokens, l.calls, l.turn_key
            FROM llm_usage l JOIN users u ON u.id = l.user_id
            WHERE u.subject = %s ORDER BY l.site""",
         (subject,),
@@ -350,7 +350,7 @@ async def test_health_reports_the_openai_model(client2: httpx.AsyncClient) -> No
     assert body["embedder"] == "openai:text-embedding-3-small"
 
 
-async def test_chat_turn_answers_and_records_usage_per_call(
+async def test_chat_turn_answers_and_records_usage_once_per_turn(
     server: ReportingOpenAI, client2: httpx.AsyncClient, app2: Any
 ) -> None:
     server.reply_text = "I'm sorry you feel low. Want to take a short walk with Rex?"
@@ -369,11 +369,11 @@ async def test_chat_turn_answers_and_records_usage_per_call(
     assert usage["input_tokens"] == sum(u["prompt_tokens"] for u in server.reported) > 0
     assert usage["output_tokens"] == sum(u["completion_tokens"] for u in server.reported) > 0
 
-    rows = await usage_rows(app2, "openai-user")
-    assert [row["site"] for row in rows] == ["chat.compose_reply", "chat.detect_emotion"]
-    assert {row["model"] for row in rows} == {"gpt-4o-mini"}
-    assert sum(row["input_tokens"] for row in rows) == usage["input_tokens"]
-    assert sum(row["output_tokens"] for row in rows) == usage["output_tokens"]
+    # One ledger row for the turn (both calls), keyed by the turn; none per call.
+    [row] = await usage_rows(app2, "openai-user")
+    assert (row["site"], row["model"], row["calls"]) == ("chat.turn", "gpt-4o-mini", 2)
+    assert row["turn_key"].startswith("chat:")
+    assert (row["input_tokens"], row["output_tokens"]) == (usage["input_tokens"], usage["output_tokens"])
 
 
 async def test_chat_survives_a_rate_limit(server: FakeOpenAI, client2: httpx.AsyncClient) -> None:
@@ -408,8 +408,8 @@ async def test_chat_degrades_when_the_analysis_keeps_failing(
     assert body["emotion"]["dominant"] == "neutral"
     assert len(tool_requests(server)) == app2.state.services.settings.llm_max_attempts
     assert body["reply"] == server.reply_text  # the turn still answers
-    rows = await usage_rows(app2, subject)
-    assert [row["site"] for row in rows] == ["chat.compose_reply"]
+    [row] = await usage_rows(app2, subject)
+    assert (row["site"], row["calls"]) == ("chat.turn", 1)  # only the reply answered
 
 
 async def test_chat_stream_sends_reply_tokens(server: FakeOpenAI, client2: httpx.AsyncClient) -> None:
@@ -432,3 +432,58 @@ async def test_chat_stream_sends_reply_tokens(server: FakeOpenAI, client2: httpx
     complete = events[-1][1]
     assert "".join(tokens) == complete["reply"] == server.reply_text
     assert complete["degraded"] == []
+
+
+async def test_chat_turn_survives_a_failing_embedder_and_its_memories_are_embedded_later(
+    server: FakeOpenAI, client2: httpx.AsyncClient, app2: Any
+) -> None:
+    """The write-back's embedding (the exchange and the durable fact, one request) fails: the
+    turn still answers, its memories are stored without a vector, and the next turn's
+    write-back embeds them, so the fact is recalled afterwards."""
+
+    def write_back_down(body: dict[str, Any]) -> int | None:
+        inputs = body.get("input") or []
+        return 500 if any(isinstance(t, str) and t.startswith("User said:") for t in inputs) else None
+
+    server.embedding_status = write_back_down
+    server.tool_arguments = lambda name, schema, body: {
+        "emotion": {"love": 0.8},
+        "durable_fact": "The user's sister is called Maya.",
+        "fact_kind": "fact",
+    }
+    subject, db = uid(), app2.state.services.db
+
+    async def memories() -> list[tuple[str, bool]]:
+        rows = await db.fetch(
+            """SELECT m.tier, m.embedding IS NOT NULL AS embedded FROM memories m
+               JOIN users u ON u.id = m.user_id WHERE u.subject = %s ORDER BY m.tier""",
+            (subject,),
+        )
+        return [(r["tier"], r["embedded"]) for r in rows]
+
+    r = await client2.post(
+        "/api/v1/chat", json={"message": "My sister is called Maya."}, headers=auth(subject)
+    )
+
+    assert r.status_code == 200, r.text
+    assert r.json()["reply"] == server.reply_text and r.json()["degraded"] == []
+    failed = [b for b in server.requests if "input" in b and write_back_down(b)]
+    assert len(failed) == app2.state.services.settings.llm_max_attempts  # transient: retried, then given up
+    assert await memories() == [("personal", False), ("task", False)]
+    thread = r.json()["thread_id"]
+
+    server.embedding_status = None  # the embedder is back
+    server.tool_arguments = lambda name, schema, body: {"emotion": {"neutral": 1.0}}
+    r = await client2.post(
+        "/api/v1/chat", json={"message": "How was your day?", "thread_id": thread}, headers=auth(subject)
+    )
+    assert r.status_code == 200, r.text
+    assert await memories() == [("personal", True), ("task", True), ("task", True)]
+
+    # This server's vectors are random per text: only the same text is similar, so ask with it.
+    r = await client2.post(
+        "/api/v1/chat",
+        json={"message": "The user's sister is called Maya.", "thread_id": thread},
+        headers=auth(subject),
+    )
+    assert "The user's sister is called Maya." in [m["content"] for m in r.json()["memories"]]

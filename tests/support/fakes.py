@@ -1,5 +1,5 @@
 """In-memory fakes for graph unit tests: a scriptable chat model and the services the chat graph
-uses (memory, progress, threads), each able to be told to fail or to stall. No Postgres, no
+uses (memory, progress, the write-back), each able to be told to fail or to stall. No Postgres, no
 network. Build a whole set with `fake_services()`."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from core.settings import Settings
 from prompts.chat import parse_context_block
 from services.llm.gateway import ModelGateway
 from services.llm.offline import OfflineChatModel
+from services.writeback import NewMemory, TurnRecord, WriteResult
 from state.schemas import TIERS, EmotionScores, MemoryHit, Progress, TurnAnalysis, Usage
 
 CallKind = Literal["structured", "reply"]
@@ -301,7 +302,7 @@ class FakeMemory(_Recorder):
         quotas: dict[str, int] | None = None,
         touch: bool = True,
     ) -> dict[str, list[MemoryHit]]:
-        await self._run("retrieve", user_id=user_id, query=query, now=now, quotas=quotas)
+        await self._run("retrieve", user_id=user_id, query=query, now=now, quotas=quotas, touch=touch)
         return {t: list(hs) for t, hs in self.hits.items()}
 
     async def add(
@@ -342,25 +343,23 @@ class FakeProgress(_Recorder):
         return self.progress
 
 
-@dataclass
-class Exchange:
-    thread_id: str
-    user_id: uuid.UUID
-    messages: list[tuple[str, str, str]]  # (message_id, role, content)
+class FakeWriteBack(_Recorder):
+    """The chat write-back: records each `TurnRecord`; `memories` is keyed by memory id, so
+    idempotent rewrites are visible. Script it with `fail(...)`/`stall(...)`."""
 
-
-class FakeThreads(_Recorder):
-    primary = "record_exchange"
+    primary = "write"
 
     def __init__(self) -> None:
         super().__init__()
-        self.exchanges: list[Exchange] = []
+        self.turns: list[TurnRecord] = []
+        self.memories: dict[str, NewMemory] = {}
 
-    async def record_exchange(
-        self, thread_id: str, user_id: uuid.UUID, messages: list[tuple[str, str, str]]
-    ) -> None:
-        await self._run("record_exchange", thread_id=thread_id, user_id=user_id)
-        self.exchanges.append(Exchange(thread_id, user_id, list(messages)))
+    async def write(self, turn: TurnRecord) -> WriteResult:
+        await self._run("write", turn_key=turn.turn_key)
+        self.turns.append(turn)
+        for m in turn.memories:
+            self.memories[str(m.id)] = m
+        return WriteResult(embedded=True)
 
 
 @dataclass
@@ -391,7 +390,7 @@ class FakeServices:
     llm: ModelGateway
     memory: FakeMemory
     progress: FakeProgress
-    threads: FakeThreads
+    writeback: FakeWriteBack
 
 
 def fake_services(
@@ -418,5 +417,5 @@ def fake_services(
         llm=ModelGateway(s, {"cheap": m, "premium": m}, kind="offline", sink=sink),
         memory=FakeMemory(hits),
         progress=FakeProgress(progress),
-        threads=FakeThreads(),
+        writeback=FakeWriteBack(),
     )

@@ -170,6 +170,8 @@ class FakeOpenAI:
     - ``tool_arguments(function_name, parameters_schema, body)``: the arguments of the tool call
       made when a request carries ``tools`` (and of the JSON content for a ``json_schema``
       ``response_format``). Default: ``example_from_schema(parameters_schema)``.
+    - ``embedding_status(body)``: an HTTP error status to answer an embeddings request with
+      (e.g. 500 while the embedder is "down" for some inputs), or ``None`` to answer it.
     """
 
     def __init__(self) -> None:
@@ -255,6 +257,7 @@ class FakeOpenAI:
         self.reply_text = DEFAULT_REPLY
         self.responder: Responder | None = None
         self.tool_arguments: ToolArguments = _default_tool_arguments
+        self.embedding_status: Callable[[dict[str, Any]], int | None] | None = None
 
     def fail(self, status: int, times: int = 1, body: dict[str, Any] | str | None = None) -> None:
         """Answer the next ``times`` requests with ``status`` and an OpenAI-style error body."""
@@ -317,6 +320,8 @@ class FakeOpenAI:
                     return await _send_sse(send, list(self._chunks(body, answer)))
                 return await _send_json(send, 200, self._completion(body, answer))
             if path.endswith("/embeddings"):
+                if self.embedding_status is not None and (status := self.embedding_status(body)):
+                    return await _send_json(send, status, _error_body(status))
                 return await _send_json(send, 200, self._embeddings(body))
         except Exception as exc:  # a hook failed: surface it to the client, without retries
             log.exception("fake OpenAI server: error answering %s", path)

@@ -150,14 +150,15 @@ async def test_happy_path_composes_from_all_three_branches(svc: FakeServices) ->
         "now": NOW,
     }
 
-    # Exactly two model calls: one analysis, one streamed reply; usage is their sum.
+    # Exactly two model calls: one analysis, one streamed reply. Their usage is added up in
+    # state and recorded once, by the write-back: no per-call ledger rows for chat.
     assert [c.kind for c in svc.model.calls] == ["structured", "reply"]
-    assert [r.site for r in svc.usage.records] == ["chat.detect_emotion", "chat.compose_reply"]
-    assert {r.user_id for r in svc.usage.records} == {ctx.user_id}
-    expected = svc.usage.records[0].usage + svc.usage.records[1].usage
-    assert out["usage"] == expected
+    assert svc.usage.records == []
     assert out["usage"].calls == 2
     assert out["usage"].input_tokens > 0 and out["usage"].output_tokens > 0
+    (turn,) = svc.writeback.turns
+    assert turn.usage == out["usage"]
+    assert turn.model == "gpt-4o-mini"
 
     # compose_reply saw what the branches gathered.
     prompt = svc.model.calls_of("reply")[0].context
@@ -165,17 +166,21 @@ async def test_happy_path_composes_from_all_three_branches(svc: FakeServices) ->
     assert {m["content"] for m in prompt["memories"]} == {SISTER, "User said: exams soon"}
     assert prompt["progress"]["completed"] == 3 and prompt["progress"]["streak_days"] == 2
 
-    # The exchange was recorded, and the AI message is in the thread.
-    (exchange,) = svc.threads.exchanges
-    assert exchange.thread_id == "t-happy"
-    assert exchange.user_id == uuid.UUID(ctx.user_id or "")
-    assert [(role, text) for _, role, text in exchange.messages] == [
+    # The exchange was recorded, keyed by the user's message, and the AI message is in the thread.
+    assert turn.thread_id == "t-happy"
+    assert turn.user_id == uuid.UUID(ctx.user_id or "")
+    assert [(role, text) for _, role, text in turn.messages] == [
         ("user", "I'm so anxious about my exams"),
         ("assistant", REPLY),
     ]
     messages = (await full_state(graph, "t-happy"))["messages"]
     assert isinstance(messages[-1], AIMessage) and messages[-1].text == REPLY
-    assert [mid for mid, _, _ in exchange.messages] == [messages[0].id, messages[-1].id]
+    assert [mid for mid, _, _ in turn.messages] == [messages[0].id, messages[-1].id]
+    assert turn.turn_key == f"chat:{messages[0].id}"
+    assert turn.now == NOW
+    # The recalled memories' access stats move in the write-back, not at retrieval.
+    assert turn.recalled == [uuid.UUID(h.id) for t in TIERS for h in svc.memory.hits[t]]
+    assert retrieve.args["touch"] is False
 
 
 # --- 2. the three branches run concurrently -----------------------------------------------------
@@ -253,7 +258,8 @@ async def test_failed_branch_falls_back_and_turn_still_answers(
         if other != branch:
             assert out[other_key] != other_fallback
     assert out["reply"] == REPLY
-    assert len(svc.threads.exchanges) == 1
+    assert len(svc.writeback.turns) == 1
+    assert svc.writeback.turns[0].usage == out["usage"]
     assert out["usage"].calls == (1 if branch == "detect_emotion" else 2)
     # compose_reply ran once (not once per route into it), over the fallback value.
     (reply_call,) = svc.model.calls_of("reply")
@@ -304,7 +310,7 @@ async def test_several_failed_branches_are_all_named(svc: FakeServices, broken: 
         assert (turn.out[key] == fallback) == (branch in broken)
     assert turn.out["reply"] == REPLY
     assert len(svc.model.calls_of("reply")) == 1
-    assert len(svc.threads.exchanges) == 1
+    assert len(svc.writeback.turns) == 1
     assert sorted(s["node"] for s in turn.steps) == sorted(NODES)
 
 
@@ -320,7 +326,7 @@ async def test_second_turn_resets_usage_and_accumulates_messages(svc: FakeServic
 
     assert first.out["usage"].calls == 2
     assert second.out["usage"].calls == 2  # not 4: the input's Overwrite(Usage()) resets it
-    assert second.out["usage"] == svc.usage.records[2].usage + svc.usage.records[3].usage
+    assert [t.usage for t in svc.writeback.turns] == [first.out["usage"], second.out["usage"]]
     messages = (await full_state(graph, "t-two"))["messages"]
     assert [type(m).__name__ for m in messages] == [
         "HumanMessage",
@@ -356,7 +362,7 @@ async def test_thread_after_a_degraded_turn_has_both_exchanges(svc: FakeServices
     await run_turn(graph, svc, "again", ctx=context(svc, "t-deg2", user))
 
     assert len((await full_state(graph, "t-deg2"))["messages"]) == 4
-    assert len(svc.threads.exchanges) == 2
+    assert len(svc.writeback.turns) == 2
 
 
 # --- 5. step and token events ------------------------------------------------------------------
@@ -429,23 +435,20 @@ async def test_durable_fact_writes_personal_memory_too() -> None:
     state = await full_state(graph, "t-fact")
     human = state["messages"][0]
     task_id, fact_id = _ids(human.id)
-    assert [(m["tier"], m["id"]) for m in svc.memory.added] == [
-        ("task", task_id),
-        ("personal", fact_id),
-    ]
-    task, personal = svc.memory.added
-    assert task["content"] == f"User said: My sister Maya visited\nEliza replied: {REPLY}"
-    assert task["metadata"] == {
+    (turn,) = svc.writeback.turns
+    assert [(m.tier, str(m.id)) for m in turn.memories] == [("task", task_id), ("personal", fact_id)]
+    task, personal = turn.memories
+    assert task.content == f"User said: My sister Maya visited\nEliza replied: {REPLY}"
+    assert task.metadata == {
         "thread_id": "t-fact",
         "emotion": "love",
         "emotion_scores": state["emotion"].scores,
-        "emotion_at": task["metadata"]["emotion_at"],
+        "emotion_at": NOW.isoformat(),
         "tags": ["chat"],
     }
-    assert personal["content"] == SISTER
-    assert personal["metadata"] == {"kind": "fact", "source": "chat", "thread_id": "t-fact"}
-    assert {m["user_id"] for m in svc.memory.added} == {uuid.UUID(ctx.user_id or "")}
-    assert {m["now"] for m in svc.memory.added} == {NOW}
+    assert personal.content == SISTER
+    assert personal.metadata == {"kind": "fact", "source": "chat", "thread_id": "t-fact"}
+    assert turn.user_id == uuid.UUID(ctx.user_id or "") and turn.now == NOW
 
 
 async def test_without_durable_fact_only_the_task_memory(svc: FakeServices) -> None:
@@ -453,9 +456,10 @@ async def test_without_durable_fact_only_the_task_memory(svc: FakeServices) -> N
 
     await run_turn(graph, svc, "just a normal day", thread_id="t-nofact")
 
-    assert [m["tier"] for m in svc.memory.added] == ["task"]
+    (turn,) = svc.writeback.turns
+    assert [m.tier for m in turn.memories] == ["task"]
     human = (await full_state(graph, "t-nofact"))["messages"][0]
-    assert svc.memory.added[0]["id"] == _ids(human.id)[0]
+    assert str(turn.memories[0].id) == _ids(human.id)[0]
 
 
 async def test_rerunning_remember_exchange_rewrites_the_same_ids() -> None:
@@ -466,25 +470,25 @@ async def test_rerunning_remember_exchange_rewrites_the_same_ids() -> None:
     graph = make_graph(svc)
     ctx = context(svc, "t-idem")
     await run_turn(graph, svc, "I love climbing", ctx=ctx)
-    first_ids = [m["id"] for m in svc.memory.added]
-    assert len(first_ids) == 2
+    (first,) = svc.writeback.turns
+    assert len(first.memories) == 2
 
     # Resume from the checkpoint taken just before remember_exchange (as a retried or resumed
-    # run would): the node runs again over the same messages.
+    # run would): the node runs again over the same messages, with the same keys.
     config = {"configurable": {"thread_id": "t-idem"}}
     history = [s async for s in graph.aget_state_history(config)]
     before = next(s for s in history if s.next == ("remember_exchange",))
     await graph.ainvoke(None, before.config, context=context(svc, "t-idem", ctx.user_id))
 
-    assert len(svc.memory.added) == 4
-    assert [m["id"] for m in svc.memory.added[2:]] == first_ids
-    assert len(svc.memory.stored) == 2  # rewrites, not new memories
+    again = svc.writeback.turns[1]
+    assert again == first  # same ids, same turn key, same usage: the store writes nothing twice
+    assert len(svc.writeback.memories) == 2  # rewrites, not new memories
     assert len(svc.model.calls) == 2  # nothing before remember_exchange ran again
-    assert svc.threads.exchanges[0] == svc.threads.exchanges[1]
 
     # A different message gets different ids.
     await run_turn(graph, svc, "I love climbing", ctx=context(svc, "t-idem", ctx.user_id))
-    assert len(svc.memory.stored) == 4
+    assert len(svc.writeback.memories) == 4
+    assert svc.writeback.turns[2].turn_key != first.turn_key
 
 
 # --- 7. transient model errors are retried by the gateway --------------------------------------
@@ -502,7 +506,7 @@ async def test_transient_error_before_first_token_is_retried(svc: FakeServices, 
     assert len(svc.model.calls_of("reply")) == 3  # llm_max_attempts
     assert turn.out["usage"].calls == 2  # failed attempts produced no usage
     assert turn.out["degraded"] == []
-    assert len(svc.threads.exchanges) == 1
+    assert len(svc.writeback.turns) == 1
 
 
 async def test_transient_error_in_analysis_is_retried_not_degraded(svc: FakeServices) -> None:
@@ -540,8 +544,7 @@ async def test_failing_compose_reply_fails_the_run(
     with pytest.raises(raised):
         await run_turn(graph, svc, "hello", thread_id="t-fail")
 
-    assert svc.threads.exchanges == []
-    assert svc.memory.added == []
+    assert svc.writeback.turns == []
     expected_attempts = 3 if raised is openai.APIConnectionError else 1
     assert len(svc.model.calls_of("reply")) == expected_attempts
     state = await graph.aget_state({"configurable": {"thread_id": "t-fail"}})
