@@ -8,7 +8,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run worker test lint studio clean-data bench
+.PHONY: install browser run worker test lint studio clean-data bench
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -20,13 +20,23 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced
 
+# The browser tests drive Debian's Chromium through its chromedriver (never a downloaded
+# browser); installed here when missing, so a fresh machine needs nothing by hand.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "installing chromium and chromium-driver for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 run: install
 	$(PY) -m api
 
 worker: install
 	$(PY) -m jobs.worker
 
-test: install
+test: install browser
 	$(PY) -m pytest -q
 
 # A few minutes on 2 cores: one table on stdout, raw samples in bench/results/ (git-ignored).

@@ -4,16 +4,22 @@ mapped to HTTP status codes in one place."""
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import psycopg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import PoolTimeout
 
+from api.agent import assistants
 from api.limits import CLOSE, RequestLimits
 from api.routes import chat, companion, engagement, goals, health, jobs, memories, missions, runs, threads
 from api.validation import TextGuard, invalid
@@ -41,6 +47,9 @@ from services.container import Services
 
 log = get_logger("delight.api")
 
+STATIC = Path(__file__).parent / "static"
+
+
 
 def _problem(e: dict) -> dict[str, str]:  # type: ignore[type-arg]
     if e["type"] == "json_invalid":
@@ -58,6 +67,21 @@ def require_loopback_for_dev(settings: Settings) -> None:
     served (`python -m api`, `uvicorn --factory`, another server)."""
     if settings.auth_mode == "dev" and settings.host not in LOOPBACK:
         raise SystemExit("invalid configuration: AUTH_MODE=dev only binds loopback (set HOST=127.0.0.1)")
+
+
+def cors_options(origins: list[str]) -> dict[str, object]:
+    """CORSMiddleware's options for the allowed origins: exact ones as a list, `:*` (any port)
+    ones as one regex. Credentials stay off: the app sends a bearer header, never cookies."""
+    exact = [o for o in origins if not o.endswith(":*")]
+    ports = [re.escape(o.removesuffix(":*")) + r"(:\d+)?" for o in origins if o.endswith(":*")]
+    return {
+        "allow_origins": exact,
+        "allow_origin_regex": f"^({'|'.join(ports)})$" if ports else None,
+        "allow_methods": ["GET", "POST", "PATCH", "DELETE"],
+        # What the app sends: the bearer token, JSON bodies, and an SSE resume point.
+        "allow_headers": ["Authorization", "Content-Type", "Last-Event-ID"],
+        "max_age": 600,
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -107,13 +131,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await auth.aclose()
             await services.close()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's assets served from the installed package
+    # (under /docs-assets), so they work with no network.
+    app = FastAPIOffline(
         title="Delight orchestration",
         version="0.1.0",
         description="Eliza's chat and Delight's workflows as LangGraph graphs.",
         lifespan=lifespan,
+        static_url="/docs-assets",
     )
-    # Outermost first: size limits, then the text check, before routing and auth.
+    # Added innermost first. A request meets CORS (so every answer, a 413 or 503 too, carries the
+    # headers the browser needs to let the app read it), then the size limits, then the text
+    # check, before routing and auth.
     app.add_middleware(TextGuard)
     app.add_middleware(
         RequestLimits,
@@ -121,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,
     )
+    app.add_middleware(CORSMiddleware, **cors_options(settings.allowed_origins))  # type: ignore[arg-type]
 
     status = {
         NotFound: 404,
@@ -167,6 +197,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("database unavailable", extra={"error": repr(err)})
         return JSONResponse({"detail": "database unavailable, try again shortly"}, status_code=503)
 
-    for module in (health, chat, companion, threads, memories, goals, missions, engagement, runs, jobs):
+    for module in (
+        health,
+        chat,
+        companion,
+        threads,
+        memories,
+        goals,
+        missions,
+        engagement,
+        runs,
+        jobs,
+        assistants,
+    ):
         app.include_router(module.router)
+
+    # The live graph page: plain files, no build step, every asset served from here.
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
     return app

@@ -7,6 +7,7 @@ with one line (see `load_settings`).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+# Loopback origins on any port: what a developer's web app runs on (dev mode's CORS default).
+LOOPBACK_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*")
+_ORIGIN = re.compile(r"^https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?$")
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -39,6 +44,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     max_headers: int = Field(100, ge=10, le=1000)
+    # Browser origins allowed to call the API (CORS): CORS_ORIGINS=https://app.example.com,...
+    # An entry may end in `:*` (any port) or be `*` (any origin). Unset: the loopback origins
+    # in dev mode, none in jwt mode; set but empty: none.
+    cors_origins: Annotated[list[str] | None, NoDecode] = None
 
     # --- database ---
     database_url: str | None = None
@@ -145,13 +154,21 @@ class Settings(BaseSettings):
     # ADMIN_USER_IDS=alice,bob (a JSON list works too)
     admin_user_ids: Annotated[list[str], NoDecode] = []
 
-    @field_validator("admin_user_ids", mode="before")
+    @field_validator("admin_user_ids", "cors_origins", mode="before")
     @classmethod
     def _csv(cls, v: object) -> object:
         if isinstance(v, str):
             if v.lstrip().startswith("["):
                 return json.loads(v)
             return [part.strip() for part in v.split(",") if part.strip()]
+        return v
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, v: list[str] | None) -> list[str] | None:
+        for origin in v or []:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], port may be *, no path")
         return v
 
     @field_validator("database_url")
@@ -201,6 +218,13 @@ class Settings(BaseSettings):
     @property
     def uses_openai(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """CORS_ORIGINS, or its default for the auth mode."""
+        if self.cors_origins is not None:
+            return self.cors_origins
+        return list(LOOPBACK_ORIGINS) if self.auth_mode == "dev" else []
 
     @property
     def memory_quotas(self) -> dict[str, int]:

@@ -60,8 +60,9 @@ def _emit(runtime: Runtime[Context], event: dict[str, Any]) -> None:
 
 
 def observed(graph: str) -> Callable[[NodeFn[S]], NodeFn[S]]:
-    """One structured log line per node (graph, node, thread, ms, outcome) and a `step` stream
-    event when it finishes, so the API can show progress as it happens."""
+    """One structured log line per node (graph, node, thread, ms, outcome) and `step` stream
+    events as it starts (`running`) and finishes (`ok`; a fallback handler sends `degraded`),
+    so a client can show progress as it happens."""
 
     def wrap(fn: NodeFn[S]) -> NodeFn[S]:
         node = fn.__name__
@@ -72,6 +73,7 @@ def observed(graph: str) -> Callable[[NodeFn[S]], NodeFn[S]]:
             if ctx.thread_id is None:
                 ctx.thread_id = str(get_config().get("configurable", {}).get("thread_id", "studio"))
             t0 = ctx.started[node] = time.perf_counter()
+            _emit(runtime, {"type": "step", "node": node, "status": "running", "ms": None})
             outcome = "error"
             try:
                 update = await fn(state, runtime)

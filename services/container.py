@@ -80,8 +80,14 @@ class Services:
                 serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES),
             )
             async with db.connection() as conn:
-                # Serialise checkpoint-schema set-up across processes starting together.
-                await conn.execute("SELECT pg_advisory_lock(7110311002)")
+                # Serialise checkpoint-schema set-up across processes starting together. Poll
+                # for the lock: a session blocked in pg_advisory_lock holds a snapshot, which the
+                # holder's CREATE INDEX CONCURRENTLY waits for, a deadlock Postgres cannot see.
+                while True:
+                    cur = await conn.execute("SELECT pg_try_advisory_lock(7110311002) AS ok")
+                    if (await cur.fetchone())["ok"]:  # type: ignore[index]
+                        break
+                    await asyncio.sleep(0.05)
                 try:
                     await checkpointer.setup()
                 finally:

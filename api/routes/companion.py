@@ -67,14 +67,18 @@ async def companion_stream(
 @router.get("/history")
 async def companion_history(
     user: CurrentUser, svc: Svc, limit: Annotated[int, Query(ge=1, le=200)] = 50
-) -> list[dict]:
+) -> dict[str, list[dict]]:
+    """`{"conversations": [{id, created_at, updated_at, messages: [{role, content, timestamp}]}]}`,
+    newest first, chat threads only: the client continues `conversations[0]`."""
     rows = await svc.threads.recent_with_messages(user.id, limit)
-    return [
-        {
-            "conversation_id": r["id"],
-            "created_at": as_iso(r["created_at"]),
-            "updated_at": as_iso(r["updated_at"]),
-            "messages": r["messages"],
-        }
-        for r in rows
-    ]
+    return {
+        "conversations": [
+            {
+                "id": r["id"],
+                "created_at": as_iso(r["created_at"]),
+                "updated_at": as_iso(r["updated_at"]),
+                "messages": r["messages"],
+            }
+            for r in rows
+        ]
+    }

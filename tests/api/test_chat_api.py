@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import uuid
 
@@ -110,28 +111,32 @@ async def test_stream_sends_metadata_steps_tokens_then_complete(client: httpx.As
     assert kinds[0] == "metadata" and kinds[-1] == "complete"
     meta = events[0][1]
     uuid.UUID(meta["thread_id"]) and uuid.UUID(meta["run_id"])
-    steps = [d for k, d in events if k == "step"]
-    assert {s["node"] for s in steps} == {
-        "detect_emotion",
-        "retrieve_memories",
-        "load_progress",
-        "compose_reply",
-        "remember_exchange",
-    }
+    nodes = {"detect_emotion", "retrieve_memories", "load_progress", "compose_reply", "remember_exchange"}
+    steps = [d for k, d in events if k == "step" and d["status"] != "running"]
+    assert {s["node"] for s in steps} == nodes
     assert all(s["status"] == "ok" and s["ms"] >= 0 for s in steps)
+    # Each node is announced as it starts (a client lights it up), then finishes.
+    for node in nodes:
+        assert [d["status"] for k, d in events if k == "step" and d["node"] == node] == ["running", "ok"]
+    started = [i for i, (k, d) in enumerate(events) if k == "step" and d["status"] == "running"]
     tokens = [d["content"] for k, d in events if k == "token"]
     complete = events[-1][1]
     assert len(tokens) > 1 and "".join(tokens) == complete["reply"]
     assert complete["thread_id"] == meta["thread_id"]
     # Tokens flow while compose_reply runs: before its step event, after the branches' steps.
     first_token = kinds.index("token")
-    compose_step = next(i for i, (k, d) in enumerate(events) if k == "step" and d["node"] == "compose_reply")
+    compose_step = next(
+        i
+        for i, (k, d) in enumerate(events)
+        if k == "step" and d["node"] == "compose_reply" and d["status"] == "ok"
+    )
     assert first_token < compose_step
     assert all(
         i < first_token
         for i, (k, d) in enumerate(events)
         if k == "step" and d["node"] in ("detect_emotion", "retrieve_memories", "load_progress")
     )
+    assert 0 < started[0] < first_token  # the first node ran before any token
 
 
 async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) -> None:
@@ -154,23 +159,29 @@ async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) ->
         async for sse in source.aiter_sse():
             assert sse.event == "message"  # plain `data:` lines, no event names
             data.append(json.loads(sse.data))
-    usage = data[-1].pop("usage")
-    assert data[-1] == {"type": "complete"}
-    assert usage["model"] == "gpt-4o-mini" and usage["cost_usd"] > 0
-    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"] > 0
+    complete = data[-1]
+    assert complete["type"] == "complete" and set(complete) == {"type", "usage"}
+    usage = complete["usage"]
+    assert set(usage) == {"model", "input_tokens", "output_tokens", "total_tokens", "cost_usd"}
+    assert usage["model"] == "gpt-4o-mini"  # the offline model is priced as the configured one
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0 and usage["cost_usd"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
     tokens = [d for d in data[:-1]]
     assert tokens and all(d["type"] == "token" and isinstance(d["content"], str) for d in tokens)
     reply = "".join(d["content"] for d in tokens)
 
     hist = await client.get("/api/v1/companion/history?limit=50", headers=auth(user))
     assert hist.status_code == 200
-    convo = hist.json()[0]
-    assert convo["conversation_id"] == cid
+    assert list(hist.json()) == ["conversations"]
+    convo = hist.json()["conversations"][0]
+    assert set(convo) == {"id", "created_at", "updated_at", "messages"}
+    assert convo["id"] == cid
     assert [(m["role"], m["content"]) for m in convo["messages"]] == [
         ("user", "I finished my run!"),
         ("assistant", reply),
     ]
-    assert all(m["timestamp"] for m in convo["messages"])
+    assert all(set(m) == {"role", "content", "timestamp"} for m in convo["messages"])
+    assert all(dt.datetime.fromisoformat(m["timestamp"]) for m in convo["messages"])
 
     # A second message continues the same conversation; history stays newest first.
     r2 = await client.post(
@@ -182,8 +193,27 @@ async def test_companion_contract_eventsource_flow(client: httpx.AsyncClient) ->
     async with aconnect_sse(client, "GET", f"/api/v1/companion/stream/{cid}?token=dev:{user}") as source:
         last = [json.loads(s.data) async for s in source.aiter_sse()][-1]
     assert last["type"] == "complete" and last["usage"]["output_tokens"] > 0
-    convo = (await client.get("/api/v1/companion/history", headers=auth(user))).json()[0]
-    assert len(convo["messages"]) == 4
+    convo = (await client.get("/api/v1/companion/history", headers=auth(user))).json()["conversations"][0]
+    assert convo["id"] == cid and len(convo["messages"]) == 4
+
+
+async def test_companion_history_is_newest_first_and_limited(client: httpx.AsyncClient) -> None:
+    user = uid()
+    assert (await client.get("/api/v1/companion/history", headers=auth(user))).json() == {"conversations": []}
+    ids = []
+    for text in ("first", "second", "third"):
+        ids.append(
+            (await client.post("/api/v1/chat", json={"message": text}, headers=auth(user))).json()[
+                "thread_id"
+            ]
+        )
+    body = (await client.get("/api/v1/companion/history?limit=2", headers=auth(user))).json()
+    assert [c["id"] for c in body["conversations"]] == ids[:0:-1]
+    assert [c["messages"][0]["content"] for c in body["conversations"]] == ["third", "second"]
+    # Only the caller's conversations.
+    assert (await client.get("/api/v1/companion/history", headers=auth(uid()))).json() == {
+        "conversations": []
+    }
 
 
 async def test_companion_stream_requires_owner_and_token(client: httpx.AsyncClient) -> None:

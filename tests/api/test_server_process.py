@@ -102,6 +102,7 @@ def test_companion_stream_bytes_are_what_eventsource_reads(server: str) -> None:
     ids = [int(line.removeprefix("id: ")) for line in lines if line.startswith("id: ")]
     assert len(ids) == len(events) and ids == sorted(set(ids))
     assert events[-1]["type"] == "complete" and events[0]["type"] == "token"
+    assert events[-1]["usage"]["total_tokens"] > 0
     # A later conversation recalls the fact told in this one.
     later = httpx.post(
         f"{server}/api/v1/chat",

@@ -94,7 +94,7 @@ async def test_a_turn_posted_to_one_process_streams_its_own_reply_from_the_other
             assert last["type"] == "complete" and last["usage"]["output_tokens"] > 0
             streamed.append(reply)
         history = (await client.get(f"{a.url}/api/v1/companion/history", headers=auth(user))).json()
-    replies = [m["content"] for m in history[0]["messages"] if m["role"] == "assistant"]
+    replies = [m["content"] for m in history["conversations"][0]["messages"] if m["role"] == "assistant"]
     assert streamed == replies  # each stream carried its own turn's reply, 20 of 20
     # The check can fail: consecutive turns' replies differ (a stale stream would show).
     assert sum(x != y for x, y in itertools.pairwise(replies)) >= 10
@@ -130,7 +130,9 @@ async def test_twenty_concurrent_turns_on_one_thread_from_two_processes_keep_eve
         ).json()
         ids = [h["checkpoint_id"] for h in history]
         assert [h["parent_checkpoint_id"] for h in history][:-1] == ids[1:]
-        convo = (await client.get(f"{a.url}/api/v1/companion/history", headers=auth(user))).json()[0]
+        convo = (await client.get(f"{a.url}/api/v1/companion/history", headers=auth(user))).json()[
+            "conversations"
+        ][0]
         assert len(convo["messages"]) == 42
 
 
@@ -214,7 +216,9 @@ async def test_a_killed_process_turn_is_settled_and_its_thread_usable_within_the
         state = (await client.get(f"{b.url}/api/v1/threads/{thread}/state", headers=auth(user))).json()
         contents = [m["content"] for m in state["values"]["messages"] if m["role"] == "user"]
         assert contents == ["my dog is Rex", "are you still there?"]
-        convo = (await client.get(f"{b.url}/api/v1/companion/history", headers=auth(user))).json()[0]
+        convo = (await client.get(f"{b.url}/api/v1/companion/history", headers=auth(user))).json()[
+            "conversations"
+        ][0]
         marked = [(m["content"], m.get("status", "ok")) for m in convo["messages"] if m["role"] == "user"]
         assert marked == [
             ("my dog is Rex", "ok"),

@@ -17,13 +17,13 @@ import pytest
 import redis.asyncio as aioredis
 from arq.worker import Worker
 
-from jobs.queue import ArqQueue, InProcessQueue, job_key
+from jobs.queue import ArqQueue, InProcessQueue
 from jobs.scheduler import InProcessScheduler, next_runs
 from jobs.tasks import JobHost, job_id, schedule_nightly_maintenance, schedule_weekly_quests
 from jobs.worker import shutdown, startup, worker_settings
 from nodes.jobs import iso_week
 from services.llm.gateway import ModelGateway
-from services.runs import thread_for
+from tests.support.engine import engine_for
 
 REDIS = "redis://127.0.0.1:6379"
 
@@ -36,6 +36,13 @@ async def redis_is_up() -> None:
         assert await client.ping()
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def services(own_services):  # type: ignore[no-untyped-def]
+    """A database of each test's own: no other engine of the session claims these jobs' runs
+    (a run a job retries is pending for a moment, and any process serving its queue may take it)."""
+    return own_services
 
 
 @pytest.fixture
@@ -168,17 +175,6 @@ async def test_nightly_maintenance_isolates_a_failing_task(env, services, engine
     now = dt.datetime.now(dt.UTC)
     expired = await services.memory.add(user, "task", "an old session note", now=now - dt.timedelta(days=40))
     host = JobHost(env["services"], engine, env["queue"])
-    await services.db.execute("DELETE FROM dci_daily WHERE user_id = %s", (user,))
-    # Today's run may exist from an earlier test: start from nothing (its thread and runs).
-    thread = thread_for("nightly_maintenance", now.date().isoformat())
-    await services.db.execute("DELETE FROM threads WHERE id = %s", (thread,))
-    await services.db.execute("DELETE FROM checkpoints WHERE thread_id = %s", (thread,))
-    await env["queue"].pool.delete(
-        *(
-            f"arq:{k}:{job_key(env['settings'].job_queue, job_id('nightly_maintenance', now.date()))}"
-            for k in ("job", "result", "retry", "in-progress")
-        )
-    )
     [jid] = await schedule_nightly_maintenance(host)
 
     await burst(env)
@@ -191,27 +187,31 @@ async def test_nightly_maintenance_isolates_a_failing_task(env, services, engine
     assert await count(services, "SELECT 1 FROM dci_daily WHERE user_id = %s", user) == 1
 
 
-async def test_in_process_scheduler_runs_the_jobs_without_redis(settings, services, engine) -> None:  # type: ignore[no-untyped-def]
+async def test_in_process_scheduler_runs_the_jobs_without_redis(settings, services) -> None:  # type: ignore[no-untyped-def]
     s = settings.model_copy(update={"redis_url": None})
+    svc = dataclasses.replace(services, settings=s)
     queue = InProcessQueue(s)
     user = await user_with_goal(services, "Learn Portuguese")
     monday_3am = dt.datetime(2031, 3, 3, 3, 0, tzinfo=dt.UTC)  # a Monday: weekly quests are due
-    host = JobHost(dataclasses.replace(services, settings=s), engine, queue, clock=lambda: monday_3am)
-    queue.host = host
-    scheduler = InProcessScheduler(host, s, clock=lambda: monday_3am)
+    async with engine_for(svc) as engine:
+        host = JobHost(svc, engine, queue, clock=lambda: monday_3am)
+        queue.host = host
+        scheduler = InProcessScheduler(host, s, clock=lambda: monday_3am)
 
-    due = next_runs(s, monday_3am - dt.timedelta(minutes=1))
-    assert due["weekly_quests"] == monday_3am and due["nightly_maintenance"] > monday_3am
-    after = await scheduler.tick(monday_3am, due)
-    await queue.drain()
+        due = next_runs(s, monday_3am - dt.timedelta(minutes=1))
+        assert due["weekly_quests"] == monday_3am and due["nightly_maintenance"] > monday_3am
+        after = await scheduler.tick(monday_3am, due)
+        await queue.drain()
 
-    jid = job_id("weekly_quests", user, "2031-W10")
-    assert (await queue.status(jid))["status"] == "complete"
-    assert await count(services, "SELECT 1 FROM missions WHERE user_id = %s AND kind = 'quest'", user) >= 1
-    assert after["weekly_quests"] == monday_3am + dt.timedelta(days=7)
-    # The same schedule firing again in the same period enqueues nothing new.
-    await scheduler.tick(monday_3am, {"weekly_quests": monday_3am})
-    assert list(queue.jobs).count(jid) == 1
+        jid = job_id("weekly_quests", user, "2031-W10")
+        assert (await queue.status(jid))["status"] == "complete"
+        assert (
+            await count(services, "SELECT 1 FROM missions WHERE user_id = %s AND kind = 'quest'", user) >= 1
+        )
+        assert after["weekly_quests"] == monday_3am + dt.timedelta(days=7)
+        # The same schedule firing again in the same period enqueues nothing new.
+        await scheduler.tick(monday_3am, {"weekly_quests": monday_3am})
+        assert list(queue.jobs).count(jid) == 1
 
 
 async def test_jobs_api_is_admin_only(client) -> None:  # type: ignore[no-untyped-def]

@@ -52,7 +52,12 @@ class Turn:
 
     @property
     def steps(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("type") == "step"]
+        """Finished steps (`ok` or `degraded`); `running` ones are in `started`."""
+        return [e for e in self.events if e.get("type") == "step" and e["status"] != "running"]
+
+    @property
+    def started(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("type") == "step" and e["status"] == "running"]
 
     @property
     def tokens(self) -> str:
@@ -264,7 +269,8 @@ async def test_failed_branch_falls_back_and_turn_still_answers(
         "retrieve_memories": prompt["memories"] == [],
         "load_progress": prompt["progress"]["completed"] == 0,
     }[branch]
-    assert [s["status"] for s in turn.steps if s["node"] == branch] == ["degraded"]
+    statuses = [e["status"] for e in turn.events if e.get("type") == "step" and e["node"] == branch]
+    assert statuses == ["running", "degraded"]
     if mode == "timeout":  # cut off near branch_timeout_s, not after the fake's 2 s stall
         assert turn.seconds < 1.5
 
@@ -362,7 +368,7 @@ async def test_thread_after_a_degraded_turn_has_both_exchanges(svc: FakeServices
 # --- 5. step and token events ------------------------------------------------------------------
 
 
-async def test_each_node_emits_one_step_and_tokens_make_the_reply(svc: FakeServices) -> None:
+async def test_each_node_emits_running_then_ok_and_tokens_make_the_reply(svc: FakeServices) -> None:
     graph = make_graph(svc)
 
     turn = await run_turn(graph, svc, "hello there")
@@ -370,6 +376,12 @@ async def test_each_node_emits_one_step_and_tokens_make_the_reply(svc: FakeServi
     steps = turn.steps
     assert sorted(s["node"] for s in steps) == sorted(NODES)
     assert all(s["status"] == "ok" and s["ms"] >= 0 for s in steps)
+    # Each node announced itself once as it started, before it finished.
+    assert sorted(s["node"] for s in turn.started) == sorted(NODES)
+    assert all(s["ms"] is None for s in turn.started)
+    for start in turn.started:
+        done = next(s for s in steps if s["node"] == start["node"])
+        assert turn.events.index(start) < turn.events.index(done)
     order = [s["node"] for s in steps]
     assert all(order.index("compose_reply") > order.index(b) for b in BRANCHES)
     assert order[-2:] == ["compose_reply", "remember_exchange"]
@@ -382,6 +394,8 @@ async def test_each_node_emits_one_step_and_tokens_make_the_reply(svc: FakeServi
     compose_step = turn.events.index(next(s for s in steps if s["node"] == "compose_reply"))
     assert all(turn.events.index(s) < first_token for s in steps if s["node"] in BRANCHES)
     assert turn.events.index(tokens[-1]) < compose_step
+    compose_start = turn.events.index(next(s for s in turn.started if s["node"] == "compose_reply"))
+    assert compose_start < first_token
 
 
 async def test_degraded_branch_emits_a_degraded_step_and_the_rest_still_run(

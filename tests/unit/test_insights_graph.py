@@ -170,7 +170,12 @@ class Run:
     seconds: float
 
     def status(self, node: str) -> list[str]:
-        return [e["status"] for e in self.events if e.get("type") == "step" and e["node"] == node]
+        """How the node finished (`ok`/`degraded`), once per run of it."""
+        return [
+            e["status"]
+            for e in self.events
+            if e.get("type") == "step" and e["node"] == node and e["status"] != "running"
+        ]
 
 
 async def run(

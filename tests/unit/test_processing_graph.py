@@ -129,7 +129,9 @@ async def test_prepares_each_mission_and_stores_first_step_and_priority() -> Non
     }
     assert "goal" not in prompts["Email my advisor"]
     # One `step` event per node run: plan, two missions, summary.
-    assert [e["node"] for e in events if e["type"] == "step"].count("process_one") == 2
+    assert [e["node"] for e in events if e["type"] == "step" and e["status"] == "ok"].count(
+        "process_one"
+    ) == 2
     assert {e["node"] for e in events if e["type"] == "step"} == {"plan_batch", "process_one", "summarize"}
 
 
