@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api import agent
 from api.routes import chat, companion, engagement, goals, health, jobs, memories, missions, runs, threads
 from core.errors import (
     Busy,
@@ -152,4 +153,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (health, chat, companion, threads, memories, goals, missions, engagement, runs, jobs):
         app.include_router(module.router)
+    for router in agent.ROUTERS:  # the Agent Server API, at the root
+        app.include_router(router)
     return app
