@@ -1,6 +1,6 @@
 """The Agent Server API tests drive one real API process (`python -m api`, uvicorn on TCP) on a
 database of their own, with the real `langgraph-sdk` client. The offline model streams its reply
-a token every 25 ms, so a run is still going when a test acts on it (cancel, interrupt)."""
+a token every 40 ms, so a run is still going when a test acts on it (cancel, interrupt)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def agent_api(pg_url: str, template_database: str) -> Iterator[ApiServer]:
         DATABASE_URL=database_url(pg_url, name),
         ADMIN_USER_IDS="admin",
         RUN_RATE_PER_MINUTE="0",
-        SIM_LLM_TOKEN_MS="25",
+        SIM_LLM_TOKEN_MS="40",
     )
     try:
         yield server.wait_healthy()

@@ -5,6 +5,7 @@ connection (Last-Event-ID), cancel, interrupts and resume, failures, stateless r
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from typing import Any
 
@@ -57,16 +58,15 @@ async def test_every_workflow_runs_with_wait_and_with_stream(sdk) -> None:  # ty
     workflows = [a["graph_id"] for a in await user.assistants.search(limit=100)]
     assert sorted(workflows) == sorted(EXPECTED)
     goal = str(uuid.uuid4())
-    for workflow, given in inputs(goal).items():
+
+    async def both_ways(workflow: str, given: dict[str, Any]) -> None:
         client = admin if workflow in ("weekly_quests", "nightly_maintenance") else user
+        assistant = (await client.assistants.get(workflow))["assistant_id"]
         waited_on = (await client.threads.create())["thread_id"]
         out = await client.runs.wait(waited_on, workflow, input=given)
         assert EXPECTED[workflow] in out, (workflow, out)
         [run] = await client.runs.list(waited_on)
-        assert (
-            run["status"] == "success"
-            and run["assistant_id"] == (await client.assistants.get(workflow))["assistant_id"]
-        )
+        assert run["status"] == "success" and run["assistant_id"] == assistant
 
         streamed_on = (await client.threads.create())["thread_id"]
         parts = [p async for p in client.runs.stream(streamed_on, workflow, input=given)]
@@ -77,6 +77,10 @@ async def test_every_workflow_runs_with_wait_and_with_stream(sdk) -> None:  # ty
         assert [int(p.id) for p in parts] == list(range(1, len(parts) + 1))  # SSE id: the event number
         [run] = await client.runs.list(streamed_on)
         assert run["status"] == "success" and parts[0].data["run_id"] == run["run_id"]
+
+    given = inputs(goal)
+    await both_ways("goal_creation", given.pop("goal_creation"))  # the goal the others use
+    await asyncio.gather(*(both_ways(w, i) for w, i in given.items()))
 
 
 async def test_a_service_job_is_refused_to_a_user_who_is_not_admin(sdk) -> None:  # type: ignore[no-untyped-def]
@@ -102,16 +106,18 @@ MODES: dict[str, set[str]] = {
 
 async def test_each_stream_mode_streams_its_own_events_in_langgraph_dev_shapes(sdk) -> None:  # type: ignore[no-untyped-def]
     client = sdk()
-    thread = (await client.threads.create())["thread_id"]
-    seen: dict[str, list[Any]] = {}
-    for mode, names in MODES.items():
+
+    async def one(mode: str) -> list[Any]:
+        thread = (await client.threads.create())["thread_id"]
         parts = [
             p
             async for p in client.runs.stream(thread, "chat", input=say(f"hello in {mode}"), stream_mode=mode)
         ]
         assert parts[0].event == "metadata"
-        assert {p.event for p in parts[1:]} == names, mode
-        seen[mode] = [p.data for p in parts[1:]]
+        assert {p.event for p in parts[1:]} == MODES[mode], mode
+        return [p.data for p in parts[1:]]
+
+    seen = dict(zip(MODES, await asyncio.gather(*(one(mode) for mode in MODES)), strict=True))
     assert seen["values"][-1]["reply"]
     assert {"detect_emotion", "compose_reply", "remember_exchange"} <= {k for u in seen["updates"] for k in u}
     message, meta = seen["messages-tuple"][0]
@@ -119,13 +125,18 @@ async def test_each_stream_mode_streams_its_own_events_in_langgraph_dev_shapes(s
         "detect_emotion",
         "compose_reply",
     )
-    partial = [d for d in seen["messages"] if isinstance(d, list) and d[0]["type"] == "AIMessageChunk"]
-    assert len(partial) > 3 and len(partial[-1][0]["content"]) > len(partial[0][0]["content"])  # so far
+    # `messages`: metadata once per message, then the message so far, growing with each chunk.
+    metadata = {k: v["metadata"] for d in seen["messages"] if isinstance(d, dict) for k, v in d.items()}
+    reply_id = next(k for k, m in metadata.items() if m["langgraph_node"] == "compose_reply")
+    so_far = [d[0]["content"] for d in seen["messages"] if isinstance(d, list) and d[0]["id"] == reply_id]
+    assert len(so_far) > 3 and len(so_far[-1]) > len(so_far[0])
+    assert all(b.startswith(a) for a, b in itertools.pairwise(so_far))
     assert {d["type"] for d in seen["custom"]} == {"step", "token"}
     debug_types = {d["type"] for d in seen["debug"]}
     assert {"checkpoint", "task", "task_result"} <= debug_types
-    checkpoint = next(d["payload"] for d in seen["debug"] if d["type"] == "checkpoint")
-    assert checkpoint["checkpoint"]["thread_id"] == thread and checkpoint["checkpoint"]["checkpoint_id"]
+    checkpoint = [d["payload"] for d in seen["debug"] if d["type"] == "checkpoint"][-1]
+    assert checkpoint["checkpoint"]["checkpoint_id"] and checkpoint["parent_checkpoint"]["checkpoint_id"]
+    assert checkpoint["checkpoint"]["thread_id"] == checkpoint["config"]["configurable"]["thread_id"]
     assert {"compose_reply", "remember_exchange"} <= {t["name"] for t in seen["tasks"]}
     assert all({"config", "values", "next", "metadata"} <= set(c) for c in seen["checkpoints"])
     kinds = {e["event"] for e in seen["events"]}
@@ -134,6 +145,7 @@ async def test_each_stream_mode_streams_its_own_events_in_langgraph_dev_shapes(s
     assert not any(e["event"] == "on_chain_stream" and e["name"] == "chat" for e in seen["events"])
 
     # Several modes at once, with subgraphs: the same events (these graphs have no subgraph).
+    thread = (await client.threads.create())["thread_id"]
     parts = [
         p
         async for p in client.runs.stream(
