@@ -57,6 +57,13 @@ async def test_another_users_threads_runs_and_checkpoints_are_404_and_unlisted(s
         await mallory.threads.create(thread_id=thread, if_exists="do_nothing")
 
     assert await mallory.threads.search() == [] and await mallory.threads.count() == 0
+    # Alice's checkpoint id asked for on a thread of Mallory's own: not found there either.
+    own = (await mallory.threads.create())["thread_id"]
+    await mallory.runs.wait(own, "chat", input=say("hello"))
+    assert await refused(mallory.threads.get_state(own, checkpoint_id=checkpoint["checkpoint_id"])) == 404
+    stolen = {**checkpoint, "thread_id": own}
+    assert await refused(mallory.runs.wait(own, "chat", input=say("fork hers"), checkpoint=stolen)) == 404
+    await mallory.threads.delete(own)
     assert await mallory.threads.search(ids=[thread]) == []
     assert await mallory.threads.search(metadata={"secret": "yes"}) == []
     # Alice's thread is as it was.
