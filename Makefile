@@ -36,7 +36,15 @@ run: install
 worker: install
 	$(PY) -m jobs.worker
 
-test: install browser
+# The JS SDK test's packages (tests/js/package-lock.json), installed with `npm ci` when missing or
+# when the lock file changes. No npm is an error, not a skipped test.
+JS := tests/js
+$(JS)/node_modules/.installed: $(JS)/package.json $(JS)/package-lock.json
+	@command -v npm >/dev/null || { echo "make test needs node 20+ and npm (the JS SDK test, tests/js)" >&2; exit 1; }
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: install browser $(JS)/node_modules/.installed
 	$(PY) -m pytest -q
 
 # A few minutes on 2 cores: one table on stdout, raw samples in bench/results/ (git-ignored).

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from psycopg_pool import PoolTimeout
 
-from api.agent import assistants
+from api import agent
 from api.limits import CLOSE, RequestLimits
 from api.routes import chat, companion, engagement, goals, health, jobs, memories, missions, runs, threads
 from api.validation import TextGuard, invalid
@@ -48,7 +48,6 @@ from services.container import Services
 log = get_logger("delight.api")
 
 STATIC = Path(__file__).parent / "static"
-
 
 
 def _problem(e: dict) -> dict[str, str]:  # type: ignore[type-arg]
@@ -208,7 +207,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engagement,
         runs,
         jobs,
-        assistants,
     ):
         app.include_router(module.router)
 
@@ -219,4 +217,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    for router in agent.ROUTERS:  # the Agent Server API, at the root
+        app.include_router(router)
     return app

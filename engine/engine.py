@@ -35,15 +35,17 @@ from core.errors import Busy, DelightError, Invalid, NotFound, Overloaded, Unava
 from core.logging import get_logger
 from engine.bus import Bus
 from engine.events import ERROR, METADATA, Event, RunLog, dump_lines, jsonable, load_lines
-from engine.wire import Formatter
+from engine.wire import EVENTS, Formatter
 from graphs.registry import WORKFLOWS, Settlement, Workflow
 from nodes.context import Context
 from services.container import Services
 from services.llm.retry import is_transient
 from services.runs import FINAL, Admission, RunRecord
+from services.threads import ThreadStore
 
 log = get_logger("delight.engine")
 
+RECURSION_LIMIT = 50
 KEEP_ENDED_S = 60.0  # an ended run's log stays in memory this long for late readers
 SWEEP_S = 2.0  # pending runs are looked for at least this often, NOTIFY or not
 FORWARD_BATCH_S = 0.01  # events for other processes are sent in batches this far apart
@@ -76,6 +78,8 @@ class RunRequest:
     admit: bool = True
     now: datetime | None = None  # the run's clock; default: its creation
     timeout_s: float | None = None  # default RUN_TIMEOUT_S; past it the run ends `timeout`
+    recursion_limit: int | None = None  # LangGraph's superstep limit; default RECURSION_LIMIT
+    temporary: bool = False  # a stateless run: its thread (and checkpoints) go when it ends
 
 
 @dataclass
@@ -199,6 +203,8 @@ class Engine:
                     ("interrupt_before", req.interrupt_before),
                     ("interrupt_after", req.interrupt_after),
                     ("timeout_s", req.timeout_s),
+                    ("recursion_limit", req.recursion_limit),
+                    ("temporary", req.temporary or None),
                 )
                 if v is not None
             },
@@ -503,7 +509,7 @@ class Engine:
                 "run_attempt": run.attempt,
             },
             "run_id": run.id,
-            "recursion_limit": 50,
+            "recursion_limit": kw.get("recursion_limit") or RECURSION_LIMIT,
         }
         now = run.context.get("now")
         ctx = Context(
@@ -529,19 +535,26 @@ class Engine:
         subgraphs = bool(kw.get("subgraphs"))
         values: Any = None
         paused = False
-        stream = graph.astream(
-            inputs,
-            config,  # type: ignore[arg-type]
-            context=ctx,
-            stream_mode=[*(fmt.langgraph_modes() | {"values", "updates"})],
-            subgraphs=subgraphs,
-            **({"durability": kw.get("durability") or "exit"} if graph.checkpointer else {}),
-            interrupt_before=kw.get("interrupt_before"),
-            interrupt_after=kw.get("interrupt_after"),
-            output_keys=graph.output_channels,
+        options: dict[str, Any] = {
+            "context": ctx,
+            "stream_mode": [*(fmt.langgraph_modes() | {"values", "updates"})],
+            "subgraphs": subgraphs,
+            "interrupt_before": kw.get("interrupt_before"),
+            "interrupt_after": kw.get("interrupt_after"),
+            "output_keys": graph.output_channels,
+        }
+        if graph.checkpointer:  # durability means nothing to a graph without one
+            options["durability"] = kw.get("durability") or "exit"
+        stream: Any = (
+            _chunks_and_events(graph.astream_events(inputs, config, version="v2", **options), str(run.id))  # type: ignore[call-overload]
+            if fmt.events
+            else graph.astream(inputs, config, **options)  # type: ignore[call-overload]
         )
         async with contextlib.aclosing(stream):
             async for item in stream:
+                if item[0] is None:  # a callback event (the `events` mode)
+                    self._emit(ex, EVENTS, item[1])
+                    continue
                 ns, mode, chunk = item if subgraphs else ((), *item)
                 for name, data in fmt.feed(ns, mode, chunk):
                     self._emit(ex, name, data)
@@ -619,8 +632,19 @@ class Engine:
                 ended_at=datetime.now(UTC),
             ),
         )
+        if run.kwargs.get("temporary") and status != "pending" and res.get("outcome") == "done":
+            await self._drop_thread(run.thread_id)
         if res.get("next") and self.accepting:
             self._start(RunRecord.from_row(res["next"]))
+
+    async def _drop_thread(self, thread_id: str) -> None:
+        """A stateless run's thread goes once the run has ended (its readers were told first):
+        checkpoints, then the row with its runs."""
+        try:
+            await self.services.checkpointer.adelete_thread(thread_id)
+            await ThreadStore(self.services.db).drop(thread_id)
+        except Exception as err:
+            log.warning("temporary thread not deleted", extra={"thread_id": thread_id, "error": repr(err)})
 
     def _forget(self, run_id: uuid.UUID) -> None:
         self.running.pop(run_id, None)
@@ -791,6 +815,17 @@ class Engine:
         except Exception:
             log.exception("settling an orphaned run failed", extra={"run_id": str(run.id)})
             self._forget(run.id)
+
+
+async def _chunks_and_events(events: AsyncIterator[dict[str, Any]], root: str) -> AsyncIterator[Any]:
+    """`astream_events` as `astream` items, plus `(None, event)` for every other event: the run's
+    own stream chunks are the root's `on_chain_stream` events."""
+    async with contextlib.aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            if event["event"] == "on_chain_stream" and event["run_id"] == root:
+                yield event["data"]["chunk"]
+            elif "langsmith:hidden" not in (event.get("tags") or ()):
+                yield None, event
 
 
 def _batches(events: list[Event], limit: int = 6000) -> list[list[Event]]:

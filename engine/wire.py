@@ -2,7 +2,9 @@
 names them: `values`, `updates`, `custom`, `debug`, `tasks`, `checkpoints`, `messages` (the
 `messages-tuple` mode: `[message chunk, metadata]`), and for the `messages` mode
 `messages/metadata`, `messages/partial` (the message so far) and `messages/complete`. With
-subgraphs an event from inside a subgraph is named `mode|ns1|ns2`."""
+subgraphs an event from inside a subgraph is named `mode|ns1|ns2`. The `events` mode is every
+callback event of the run (`astream_events` v2) except the run's own stream chunks, which feed
+the other modes."""
 
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 
-# Stream modes a run may ask for, and the LangGraph mode each needs.
-STREAM_MODES: dict[str, str] = {
+EVENTS = "events"
+
+# Stream modes a run may ask for, and the LangGraph mode each needs (None: no LangGraph mode; the
+# engine streams with `astream_events` instead).
+STREAM_MODES: dict[str, str | None] = {
     "values": "values",
     "updates": "updates",
     "custom": "custom",
@@ -20,6 +25,7 @@ STREAM_MODES: dict[str, str] = {
     "checkpoints": "checkpoints",
     "messages-tuple": "messages",
     "messages": "messages",
+    EVENTS: None,
 }
 
 
@@ -31,13 +37,19 @@ class Formatter:
         self.modes = set(stream_mode)
         self._messages: dict[str, BaseMessage] = {}
 
+    @property
+    def events(self) -> bool:
+        return EVENTS in self.modes
+
     def langgraph_modes(self) -> set[str]:
-        return {STREAM_MODES[m] for m in self.modes}
+        return {lg for m in self.modes if (lg := STREAM_MODES[m]) is not None}
 
     def feed(self, ns: tuple[str, ...], mode: str, chunk: Any) -> list[tuple[str, Any]]:
         suffix = "".join(f"|{part}" for part in ns)
         if mode == "messages":
             return self._message(suffix, chunk)
+        if mode == "debug" and mode in self.modes:
+            return [(mode + suffix, _debug(chunk))]
         if mode in self.modes:
             return [(mode + suffix, chunk)]
         return []
@@ -60,3 +72,41 @@ class Formatter:
             else:
                 out.append(("messages/complete" + suffix, [message_chunk_to_message(so_far)]))  # type: ignore[arg-type]
         return out
+
+
+def checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A RunnableConfig as the Agent Server's checkpoint object (thread_id, checkpoint_ns,
+    checkpoint_id, checkpoint_map), or None when it names no checkpoint."""
+    conf = (config or {}).get("configurable") or {}
+    if not conf.get("thread_id") or not conf.get("checkpoint_id"):
+        return None
+    ref = {
+        "thread_id": conf["thread_id"],
+        "checkpoint_ns": conf.get("checkpoint_ns") or "",
+        "checkpoint_id": conf["checkpoint_id"],
+    }
+    if "checkpoint_map" in conf:
+        ref["checkpoint_map"] = conf["checkpoint_map"]
+    return ref
+
+
+def _debug(chunk: Any) -> Any:
+    """A debug `checkpoint` event carries `checkpoint` / `parent_checkpoint` objects, and its
+    tasks a `checkpoint` instead of a subgraph's config, as the Agent Server sends them."""
+    if not isinstance(chunk, dict) or chunk.get("type") != "checkpoint" or not chunk.get("payload"):
+        return chunk
+    payload = chunk["payload"]
+    tasks = []
+    for task in payload.get("tasks") or ():
+        state = task.get("state")
+        if isinstance(state, dict) and state.get("configurable"):
+            task = {k: v for k, v in task.items() if k != "state"} | {"checkpoint": state["configurable"]}
+        tasks.append(task)
+    return chunk | {
+        "payload": payload
+        | {
+            "checkpoint": checkpoint_ref(payload.get("config")),
+            "parent_checkpoint": checkpoint_ref(payload.get("parent_config")),
+            "tasks": tasks,
+        }
+    }

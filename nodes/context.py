@@ -9,12 +9,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from langgraph.config import get_config
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command
+from pydantic import Field, InstanceOf
+from pydantic.json_schema import SkipJsonSchema
 
 from core.logging import get_logger
 from services.container import Services, shared_services
@@ -22,14 +24,35 @@ from services.container import Services, shared_services
 log = get_logger("delight.graph")
 
 
+# Fields a host (the API, the worker) sets from the run itself: the user from the credentials,
+# the thread from the run, the timezone from the user's profile, the clock once per run. Only
+# Studio under `langgraph dev`, which has no users, takes them from its context form.
+HOST_SET = ("user_id", "thread_id", "timezone", "now")
+
+
+# Its JSON schema (`/assistants/{id}/schemas`) is what a client may pass under `langgraph dev`:
+# the process's services and the per-run bookkeeping are skipped (pydantic cannot describe the
+# services, and a client must never set them).
 @dataclass
 class Context:
-    user_id: str | None = None  # users.id; None only in Studio, which uses a "studio" user
-    thread_id: str | None = None  # None in Studio: taken from the run's config
-    timezone: str = "UTC"
-    now: datetime | None = None  # fixed per run so every branch sees the same clock
-    services: Services | None = None
-    started: dict[str, float] = field(default_factory=dict)  # node -> perf_counter at start
+    """What a run knows besides its state: who it runs for, their timezone, and its clock."""
+
+    user_id: Annotated[
+        str | None, Field(description="users.id to run as (langgraph dev; default: a 'studio' user)")
+    ] = None
+    thread_id: Annotated[str | None, SkipJsonSchema()] = None  # None in Studio: from the config
+    timezone: Annotated[str, Field(description="IANA timezone of the user's local day")] = "UTC"
+    now: Annotated[
+        datetime | None, Field(description="The run's clock, ISO 8601 (default: when it starts)")
+    ] = None
+    services: Annotated[InstanceOf[Services] | None, SkipJsonSchema()] = None
+    started: Annotated[dict[str, float], SkipJsonSchema()] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # LangGraph builds the context from a client's JSON as is (`Context(**context)`).
+        if isinstance(self.now, str):
+            now = datetime.fromisoformat(self.now)
+            self.now = now if now.tzinfo else now.replace(tzinfo=UTC)
 
     async def svc(self) -> Services:
         if self.services is None:

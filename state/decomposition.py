@@ -9,7 +9,9 @@ where they need them (`goal_of`, `milestone_drafts`, `mission_drafts`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
+
+from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
 from state.goals import Goal, MilestoneDraft, MissionDraft
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import operator
 import re
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
+
+from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
 from core.errors import Invalid
 

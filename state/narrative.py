@@ -9,7 +9,9 @@ sees exactly what the interrupted one wrote. The model answers (`StoryBeat`, `Be
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
+
+from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
 from state.schemas import Usage
 

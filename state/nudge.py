@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import re
-from typing import Annotated, Any, Final, Literal, TypedDict
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
 from domain.nudges import DEFAULT_QUIET_HOURS, Channel
 from state.schemas import Usage

@@ -7,7 +7,9 @@ result can be stored as JSON on its `runs` row as it is.
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from typing import Annotated
+
+from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
 MAX_BATCH = 100  # past ~100 `Send` tasks a fan-out costs superlinear time (FIELD-NOTES)
 

@@ -1,55 +1,186 @@
-"""Agent Server `assistants` routes. Each registered workflow is an assistant whose id is the
-workflow name (or the id LangGraph's server derives from it), as `langgraph dev` does for the
-default assistant of each graph."""
+"""Assistants: one per registered workflow (graphs/registry.py), read-only. Its id is the one
+`langgraph dev` gives a graph's assistant (uuid5 of the workflow name), and the workflow name is
+accepted wherever an assistant id is."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import Field, TypeAdapter
 
-from api.deps import CurrentUser, Graphs
+from api.agent.common import CallerDep, assistant_id, json, workflow_of
+from api.deps import Graphs
+from api.schemas import Strict
 from graphs.registry import WORKFLOWS
+from nodes.context import HOST_SET
 
-router = APIRouter(tags=["assistants"])
+router = APIRouter(tags=["agent: assistants"])
 
-# LangGraph's server names a graph's default assistant uuid5(NAMESPACE_GRAPH, graph_id).
-NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
-_BY_UUID = {str(uuid.uuid5(NAMESPACE_GRAPH, name)): name for name in WORKFLOWS}
-
-
-def workflow_of(assistant_id: str) -> str:
-    name = assistant_id if assistant_id in WORKFLOWS else _BY_UUID.get(assistant_id.lower())
-    if name is None:
-        raise HTTPException(404, f"assistant {assistant_id!r} not found")
-    return name
+FIELDS: tuple[str, ...] = ("assistant_id", "graph_id", "name", "description", "config", "context")
+FIELDS += ("created_at",)
+FIELDS += ("updated_at", "metadata", "version")
+READ_ONLY = (
+    "assistants are read-only on this service: there is one per registered workflow "
+    "(graphs/registry.py), with no configuration of its own"
+)
+SINCE = datetime.now(UTC)  # when this process registered them
 
 
-def parse_xray(value: str | None) -> bool | int:
-    """As the Agent Server reads it: true/false, or a positive depth of subgraphs to expand."""
-    if value is None or value in ("false", "False"):
+class AssistantSearch(Strict):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: Literal["assistant_id", "created_at", "updated_at", "name", "graph_id"] | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[Literal[FIELDS]] | None = None  # type: ignore[valid-type]
+
+
+class AssistantCount(Strict):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+
+
+def assistant_body(workflow: str) -> dict[str, Any]:
+    return {
+        "assistant_id": assistant_id(workflow),
+        "graph_id": workflow,
+        "name": workflow,
+        "description": WORKFLOWS[workflow].description,
+        "config": {},
+        "context": {},
+        "created_at": SINCE,
+        "updated_at": SINCE,
+        "metadata": {"created_by": "system"},
+        "version": 1,
+    }
+
+
+def _matching(
+    metadata: dict[str, Any] | None, graph_id: str | None, name: str | None
+) -> list[dict[str, Any]]:
+    out = []
+    for workflow in WORKFLOWS:
+        a = assistant_body(workflow)
+        if graph_id is not None and workflow != graph_id:
+            continue
+        if name is not None and name.lower() not in a["name"].lower():
+            continue
+        if metadata and any(a["metadata"].get(k) != v for k, v in metadata.items()):
+            continue
+        out.append(a)
+    return out
+
+
+@router.post("/assistants/search")
+async def search_assistants(body: AssistantSearch, caller: CallerDep) -> Response:
+    found = _matching(body.metadata, body.graph_id, body.name)
+    if body.sort_by:
+        found.sort(key=lambda a: str(a[body.sort_by]), reverse=body.sort_order == "desc")  # type: ignore[index]
+    page = found[body.offset : body.offset + body.limit]
+    if body.select:
+        page = [{k: a[k] for k in body.select} for a in page]
+    more = body.offset + len(page) < len(found)
+    headers = {"X-Pagination-Total": str(len(found))}
+    if more:
+        headers["X-Pagination-Next"] = str(body.offset + len(page))
+    return json(page, headers=headers)
+
+
+@router.post("/assistants/count")
+async def count_assistants(body: AssistantCount, caller: CallerDep) -> Response:
+    return json(len(_matching(body.metadata, body.graph_id, body.name)))
+
+
+@router.get("/assistants/{assistant}")
+async def get_assistant(assistant: str, caller: CallerDep) -> Response:
+    return json(assistant_body(workflow_of(assistant)))
+
+
+def _xray(value: str | None) -> bool | int:
+    if value in (None, "", "false", "False"):
         return False
     if value in ("true", "True"):
         return True
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    raise HTTPException(422, "invalid xray value: true, false or a positive integer")
+    try:
+        depth = int(value)  # type: ignore[arg-type]
+    except ValueError:
+        depth = 0
+    if depth <= 0:
+        raise HTTPException(422, "Invalid xray value: true, false or a depth >= 1")
+    return depth
 
 
-@router.get("/assistants/{assistant_id}/graph")
+@router.get("/assistants/{assistant}/graph")
 async def get_assistant_graph(
-    assistant_id: str,
-    _: CurrentUser,
-    graphs: Graphs,
-    xray: Annotated[str | None, Query(description="true, false or a subgraph depth")] = None,
-) -> dict[str, Any]:
-    """The workflow's drawable graph, `graph.get_graph(xray=...).to_json()`: `nodes` [{id, type,
-    data}] and `edges` [{source, target, conditional?}]. Fallback handlers appear as nodes named
-    `__error_handler__<node>`."""
-    graph = graphs[workflow_of(assistant_id)]
-    drawn = graph.get_graph(xray=parse_xray(xray)).to_json()
+    assistant: str, graphs: Graphs, caller: CallerDep, xray: Annotated[str | None, Query()] = None
+) -> Response:
+    """The drawable graph (`graph.get_graph(xray=...).to_json()`), as Studio draws it."""
+    drawn = graphs[workflow_of(assistant)].get_graph(xray=_xray(xray)).to_json()
     for node in drawn.get("nodes", []):
-        if isinstance(data := node.get("data"), dict):
-            data.pop("id", None)  # the runnable's import path: not the client's business
-    return drawn
+        if isinstance(node.get("data"), dict):
+            node["data"].pop("id", None)
+    return json(drawn)
+
+
+def schemas(graph: CompiledStateGraph) -> dict[str, Any]:
+    """Input, output, state, config and context JSON schemas. The context schema lists only
+    what a client may pass here: nothing, since the service sets the run's context itself."""
+    context = graph.get_context_jsonschema() or {"type": "object", "properties": {}}
+    context = {
+        **context,
+        "properties": {k: v for k, v in context.get("properties", {}).items() if k not in HOST_SET},
+        "description": "Set by the service for each run (user, thread, timezone, clock): "
+        "a run's `context` must be empty.",
+    }
+    return {
+        "input_schema": graph.get_input_jsonschema(),
+        "output_schema": graph.get_output_jsonschema(),
+        "state_schema": TypeAdapter(graph.builder.state_schema).json_schema(),
+        "config_schema": {
+            "type": "object",
+            "properties": {},
+            "title": "Configurable",
+            "description": "These graphs take no configurable values.",
+        },
+        "context_schema": context,
+    }
+
+
+@router.get("/assistants/{assistant}/schemas")
+async def get_assistant_schemas(assistant: str, graphs: Graphs, caller: CallerDep) -> Response:
+    workflow = workflow_of(assistant)
+    return json({"graph_id": workflow, **schemas(graphs[workflow])})
+
+
+@router.get("/assistants/{assistant}/subgraphs")
+@router.get("/assistants/{assistant}/subgraphs/{namespace}")
+async def get_assistant_subgraphs(
+    assistant: str,
+    graphs: Graphs,
+    caller: CallerDep,
+    namespace: str | None = None,
+    recurse: Annotated[bool, Query()] = False,
+) -> Response:
+    graph = graphs[workflow_of(assistant)]
+    found = {ns: schemas(sub) async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)}  # type: ignore[misc,arg-type]
+    return json(found)
+
+
+@router.post("/assistants/{assistant}/versions")
+async def assistant_versions(assistant: str, caller: CallerDep) -> Response:
+    return json([assistant_body(workflow_of(assistant))])
+
+
+@router.post("/assistants", status_code=405)
+@router.patch("/assistants/{assistant}", status_code=405)
+@router.delete("/assistants/{assistant}", status_code=405)
+@router.post("/assistants/{assistant}/latest", status_code=405)
+async def assistants_read_only(request: Request, caller: CallerDep) -> Response:
+    raise HTTPException(405, READ_ONLY)
