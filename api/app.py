@@ -21,7 +21,19 @@ from psycopg_pool import PoolTimeout
 
 from api import agent
 from api.limits import CLOSE, RequestLimits
-from api.routes import chat, companion, engagement, goals, health, jobs, memories, missions, runs, threads
+from api.routes import (
+    admin,
+    chat,
+    companion,
+    engagement,
+    goals,
+    health,
+    jobs,
+    memories,
+    missions,
+    runs,
+    threads,
+)
 from api.validation import TextGuard, invalid
 from core.errors import (
     Busy,
@@ -48,6 +60,7 @@ from services.container import Services
 log = get_logger("delight.api")
 
 STATIC = Path(__file__).parent / "static"
+UNAVAILABLE_RETRY_S = 2  # Retry-After of a 503: a database or model hiccup
 
 
 def _problem(e: dict) -> dict[str, str]:  # type: ignore[type-arg]
@@ -167,7 +180,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if isinstance(err, InvalidText):
             return invalid([{"field": err.field, "message": err.reason}])
         code = next((c for t, c in status.items() if isinstance(err, t)), 400)
-        headers = {"Retry-After": str(err.retry_after)} if isinstance(err, Overloaded) else None
+        headers = None
+        if isinstance(err, Overloaded):
+            headers = {"Retry-After": str(err.retry_after)}
+        elif isinstance(err, Unavailable):  # the database or the model: worth another try soon
+            headers = {"Retry-After": str(UNAVAILABLE_RETRY_S)}
         return JSONResponse({"detail": err.message}, status_code=code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -194,7 +211,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(PoolTimeout)
     async def db_down(_: Request, err: Exception) -> JSONResponse:
         log.error("database unavailable", extra={"error": repr(err)})
-        return JSONResponse({"detail": "database unavailable, try again shortly"}, status_code=503)
+        return JSONResponse(
+            {"detail": "database unavailable, try again shortly"},
+            status_code=503,
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_S)},
+        )
 
     for module in (
         health,
@@ -207,6 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engagement,
         runs,
         jobs,
+        admin,
     ):
         app.include_router(module.router)
 

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     llm_validation_retries: int = Field(2, ge=0, le=5)
     llm_backoff_initial_s: float = Field(0.5, ge=0)
     llm_backoff_max_s: float = Field(8.0, ge=0)
+    # A user's model spend per local day (priced from the usage ledger) past which their runs'
+    # model calls take the free path (the offline model): the premium model is not called. 0: off.
+    llm_daily_budget_usd: float = Field(0.10, ge=0)
     # USD per 1M tokens: {"model": [input, output]}
     model_prices: dict[str, tuple[float, float]] = {
         "gpt-4o-mini": (0.15, 0.60),

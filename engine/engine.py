@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import openai
 import orjson
@@ -39,8 +40,9 @@ from engine.wire import EVENTS, Formatter
 from graphs.registry import WORKFLOWS, Settlement, Workflow
 from nodes.context import Context
 from services.container import Services
+from services.llm.gateway import free_path
 from services.llm.retry import is_transient
-from services.runs import FINAL, Admission, RunRecord
+from services.runs import FINAL, Admission, Budget, RunRecord
 from services.threads import ThreadStore
 
 log = get_logger("delight.engine")
@@ -230,6 +232,7 @@ class Engine:
                     owner=self.proc if own else None,
                     lease_s=self.lease_s,
                     admission=self.admission if req.admit else None,
+                    budget=self._budget(req),
                 )
                 break
             except psycopg.errors.UniqueViolation:
@@ -265,6 +268,14 @@ class Engine:
             },
         )
         return record
+
+    def _budget(self, req: RunRequest) -> Budget | None:
+        """The user's daily model budget, counted from their local midnight."""
+        usd = self.settings.llm_daily_budget_usd
+        if not usd or req.user is None:
+            return None
+        local = (req.now or datetime.now(UTC)).astimezone(ZoneInfo(req.timezone))
+        return Budget(usd, local.replace(hour=0, minute=0, second=0, microsecond=0))
 
     async def retry(self, run_id: uuid.UUID) -> bool:
         """Queue a run that ended in error, timeout or interrupted again (its next attempt resumes
@@ -550,6 +561,9 @@ class Engine:
             if fmt.events
             else graph.astream(inputs, config, **options)  # type: ignore[call-overload]
         )
+        # Past the user's daily budget every model call of this run takes the free path (the
+        # run's own task: the graph's tasks inherit the flag, no other run sees it).
+        free_path.set(bool(run.context.get("over_budget")))
         async with contextlib.aclosing(stream):
             async for item in stream:
                 if item[0] is None:  # a callback event (the `events` mode)

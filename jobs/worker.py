@@ -14,7 +14,7 @@ from core.logging import configure_logging, get_logger
 from core.settings import WEEKDAYS, Settings, get_settings, load_settings, parse_hhmm
 from engine import Engine
 from graphs.registry import compile_all
-from jobs.queue import ArqQueue, backoff_s, deserialize, redis_settings, serialize
+from jobs.queue import ArqQueue, backoff_s, deserialize, job_key, redis_settings, serialize
 from jobs.tasks import JOBS, SCHEDULES, JobHost, inner_timeout, transient
 from services.container import Services
 
@@ -94,19 +94,24 @@ def schedule_job(name: str) -> Any:
 
 
 def cron_jobs(settings: Settings) -> list[Any]:
+    def cron_name(job: str) -> str:
+        # ARQ ids a tick `<name>:<time>` in keys that ignore the queue: the name carries it, so
+        # environments sharing a Redis each get their tick.
+        return job_key(settings.job_queue, f"cron:{job}")
+
     nh, nm = parse_hhmm(settings.nightly_at)
     day, _, at = settings.weekly_at.partition(" ")
     wh, wm = parse_hhmm(at)
     return [
-        cron(schedule_job("nightly_maintenance"), name="cron:nightly_maintenance", hour=nh, minute=nm),
+        cron(schedule_job("nightly_maintenance"), name=cron_name("nightly_maintenance"), hour=nh, minute=nm),
         cron(
             schedule_job("weekly_quests"),
-            name="cron:weekly_quests",
+            name=cron_name("weekly_quests"),
             weekday=WEEKDAYS.index(day.lower()),
             hour=wh,
             minute=wm,
         ),
-        cron(schedule_job("nudge_sweep"), name="cron:nudge_sweep", minute=settings.nudge_sweep_minute),
+        cron(schedule_job("nudge_sweep"), name=cron_name("nudge_sweep"), minute=settings.nudge_sweep_minute),
     ]
 
 

@@ -61,7 +61,7 @@ class Context:
 
     async def user(self) -> uuid.UUID:
         if self.user_id is None:
-            self.user_id = str((await (await self.svc()).users.ensure("studio")).id)
+            self.user_id = str((await (await self.svc()).users.ensure("dev:studio")).id)
         return uuid.UUID(self.user_id)
 
     @property

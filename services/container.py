@@ -69,6 +69,7 @@ class Services:
     nudges: NudgeStore
     maintenance: Maintenance
     writeback: ChatWriteBack
+    usage: UsageLedger
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -97,7 +98,8 @@ class Services:
         except BaseException:
             await db.close()
             raise
-        llm = build_gateway(settings, sink=UsageLedger(db))
+        usage = UsageLedger(db)
+        llm = build_gateway(settings, sink=usage)
         log.info(
             "services ready",
             extra={"database": db.kind, "model": llm.description, "embedder": embeddings.name},
@@ -121,6 +123,7 @@ class Services:
             nudges=NudgeStore(db),
             maintenance=Maintenance(db),
             writeback=ChatWriteBack(db, memory, settings),
+            usage=usage,
         )
 
     async def close(self) -> None:

@@ -111,6 +111,15 @@ class Admission:
     rate_per_minute: int
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A user's daily model budget: spend since `since` (their local midnight) at or past
+    `usd` marks the run `over_budget` in its context."""
+
+    usd: float
+    since: datetime
+
+
 class RunStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -135,13 +144,14 @@ class RunStore:
         owner: str | None,
         lease_s: float,
         admission: Admission | None,
+        budget: Budget | None = None,
     ) -> dict[str, Any]:
         """Admit, apply the multitask strategy and insert: `outcome` is created (the run is
         `running` and owned by `owner` when its thread was idle, else `pending`), exists,
         not_found, busy, thread_full, user_full or rate_limited (with `retry_after`)."""
         row = await self.db.fetchrow(
             """SELECT delight_submit_run(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                                         %s, %s, %s) AS r""",
+                                         %s, %s, %s, %s, %s) AS r""",
             (
                 run_id,
                 thread_id,
@@ -161,6 +171,8 @@ class RunStore:
                 admission.max_pending_thread if admission else 0,
                 admission.max_pending_user if admission else 0,
                 admission.rate_per_minute if admission else 0,
+                budget.usd if budget else 0,
+                budget.since if budget else None,
             ),
         )
         assert row is not None

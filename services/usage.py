@@ -10,6 +10,7 @@ Two granularities, one table:
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from services.db import Database
@@ -37,6 +38,19 @@ class UsageLedger:
                 usage.cost_usd,
                 usage.calls,
             ),
+        )
+
+    async def by_day(self, user_id: uuid.UUID, since: datetime, timezone: str) -> list[dict[str, Any]]:
+        """The user's spend per local day since `since`, newest first (the admin's view of the
+        ledger behind the daily budget)."""
+        return await self.db.fetch(
+            """SELECT (at AT TIME ZONE %s)::date AS day, sum(calls)::int AS calls,
+                      sum(input_tokens)::int AS input_tokens, sum(output_tokens)::int AS output_tokens,
+                      sum(cost_usd)::float AS cost_usd,
+                      array_agg(DISTINCT model ORDER BY model) AS models
+               FROM llm_usage WHERE user_id = %s AND at >= %s
+               GROUP BY 1 ORDER BY 1 DESC""",
+            (timezone, user_id, since),
         )
 
 

@@ -96,7 +96,7 @@ def upgrade() -> None:
             p_input jsonb, p_kwargs jsonb, p_context jsonb, p_metadata jsonb, p_thread_metadata jsonb,
             p_strategy text, p_create_thread boolean, p_owner text, p_lease_s double precision,
             p_admit boolean, p_max_pending_thread integer, p_max_pending_user integer,
-            p_rate_per_minute integer
+            p_rate_per_minute integer, p_budget_usd double precision, p_spend_since timestamptz
         ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
         DECLARE
             t threads%ROWTYPE;
@@ -108,6 +108,8 @@ def upgrade() -> None:
             n integer;
             oldest timestamptz;
             v_status text;
+            v_context jsonb := p_context;
+            spent double precision := 0;
         BEGIN
             -- A run id that exists (the deterministic ids of jobs) is reported, never doubled.
             SELECT * INTO r FROM runs WHERE id = p_run_id;
@@ -149,6 +151,15 @@ def upgrade() -> None:
                     END IF;
                 END IF;
             END IF;
+            -- The user's model spend today (their local day): past the budget, the run's model
+            -- calls take the free path (services/llm/gateway.py).
+            IF p_budget_usd > 0 AND p_user_id IS NOT NULL THEN
+                SELECT coalesce(sum(cost_usd), 0) INTO spent FROM llm_usage
+                    WHERE user_id = p_user_id AND at >= p_spend_since;
+                IF spent >= p_budget_usd THEN
+                    v_context := v_context || '{"over_budget": true}';
+                END IF;
+            END IF;
             IF t.id IS NULL THEN
                 INSERT INTO threads (id, user_id, graph_id, metadata, status)
                     VALUES (p_thread_id, p_user_id, p_workflow, coalesce(p_thread_metadata, '{}'), 'busy');
@@ -183,7 +194,7 @@ def upgrade() -> None:
             INSERT INTO runs (id, user_id, workflow, thread_id, status, input, kwargs, context, metadata,
                               multitask_strategy, queue, owner, lease_until, started_at, attempt)
                 VALUES (p_run_id, p_user_id, p_workflow, p_thread_id, v_status, coalesce(p_input, '{}'),
-                        p_kwargs, p_context, p_metadata, p_strategy, p_queue,
+                        p_kwargs, v_context, p_metadata, p_strategy, p_queue,
                         CASE WHEN v_status = 'running' THEN p_owner END,
                         CASE WHEN v_status = 'running' THEN now() + make_interval(secs => p_lease_s) END,
                         CASE WHEN v_status = 'running' THEN now() END,
@@ -193,7 +204,7 @@ def upgrade() -> None:
                 -- Runnable now but not started here: any process serving its queue may take it.
                 PERFORM pg_notify('dl_all', '{"op": "wake"}');
             END IF;
-            RETURN jsonb_build_object('outcome', 'created', 'run', to_jsonb(r) - 'events');
+            RETURN jsonb_build_object('outcome', 'created', 'run', to_jsonb(r) - 'events', 'spent', spent);
         END
         $fn$;
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, Literal, Protocol, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -27,6 +28,10 @@ from state.schemas import Usage
 log = get_logger("delight.llm")
 S = TypeVar("S", bound=BaseModel)
 ModelTier = Literal["cheap", "premium"]
+# Set by the run engine for a run of a user past their daily budget (LLM_DAILY_BUDGET_USD): every
+# call of that run is answered by the offline model, costs nothing, and is recorded as such.
+free_path: ContextVar[bool] = ContextVar("free_path", default=False)
+FREE_MODEL = "offline (over budget)"
 
 
 class UsageSink(Protocol):
@@ -51,9 +56,22 @@ class ModelGateway:
         self.models = models
         self.kind = kind
         self.sink: UsageSink = sink or NullSink()
+        self._free: BaseChatModel | None = None
 
     def model_name(self, tier: ModelTier) -> str:
+        if free_path.get():
+            return FREE_MODEL
         return self.settings.premium_model if tier == "premium" else self.settings.chat_model
+
+    def _model(self, tier: ModelTier, site: str) -> BaseChatModel:
+        if not free_path.get():
+            return self.models[tier]
+        if self._free is None:
+            from services.llm.offline import OfflineChatModel
+
+            self._free = OfflineChatModel()
+        log.info("over budget: the free path answers", extra={"site": site, "tier": tier})
+        return self._free
 
     @property
     def description(self) -> str:
@@ -70,7 +88,9 @@ class ModelGateway:
         usage = Usage(
             input_tokens=tokens_in,
             output_tokens=tokens_out,
-            cost_usd=price_usd(model, tokens_in, tokens_out, self.settings.model_prices),
+            cost_usd=0.0
+            if model == FREE_MODEL
+            else price_usd(model, tokens_in, tokens_out, self.settings.model_prices),
             calls=1,
         )
         await sink.record(user_id=user_id, site=site, model=model, usage=usage)
@@ -90,7 +110,7 @@ class ModelGateway:
         validation error fed back (LLM_VALIDATION_RETRIES times), then raises
         `ModelOutputInvalid`. Transient API errors retry separately, in `with_retry`."""
         record = sink or self.sink
-        runnable = self.models[tier].with_structured_output(
+        runnable = self._model(tier, site).with_structured_output(
             schema, method=self.settings.structured_output_method, include_raw=True
         )
         prompt = list(messages)
@@ -140,7 +160,7 @@ class ModelGateway:
         """Stream a free-text reply. A transient failure before the first token is retried;
         after it, the error propagates (tokens already sent cannot be taken back). Per chunk
         only the text is kept (no message objects are added up): the reply is joined once."""
-        model = self.models[tier]
+        model = self._model(tier, site)
         sent_any = False
 
         async def call() -> tuple[list[str], UsageMetadata | None]:

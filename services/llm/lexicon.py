@@ -20,7 +20,7 @@ _WORDS: dict[str, str] = {
         "celebrate:0.9 yay excellent brilliant:0.9 perfect:0.8 relieved:0.8 pleased:0.9 "
         "smile:0.7 laugh:0.7 won:0.8 win:0.6 success:0.8 accomplished:0.9 motivated:0.8 "
         "hopeful:0.8 optimistic:0.8 best:0.6 nice:0.6 enjoy:0.7 beautiful:0.7 calm:0.4 "
-        "content:0.5"
+        "content:0.5 energy:0.8 energetic energized:1.1 pumped:0.9"
     ),
     "love": (
         "love adore:1.1 cherish affection caring:0.8 grateful:0.9 thankful:0.9 appreciate:0.8 "

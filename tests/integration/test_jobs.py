@@ -277,3 +277,13 @@ async def test_with_redis_background_runs_wait_for_a_worker(env, new_database) -
             assert run["status"] == "success" and run["result"]["created"] is True
             goal = (await client.get(f"/api/v1/goals/{created['goal']['id']}", headers=headers)).json()
             assert 3 <= len(goal["milestones"]) <= 7
+
+
+def test_cron_ticks_of_two_environments_sharing_a_redis_never_collide(settings) -> None:  # type: ignore[no-untyped-def]
+    """ARQ ids a cron tick `<name>:<time>` in keys that ignore the queue: the names carry it."""
+    from jobs.worker import cron_jobs
+
+    a = {c.name for c in cron_jobs(settings.model_copy(update={"job_queue": "env-a"}))}
+    b = {c.name for c in cron_jobs(settings.model_copy(update={"job_queue": "env-b"}))}
+    assert len(a) == len(b) == 3 and not a & b
+    assert all(name.startswith("env-a:cron:") for name in a)

@@ -254,10 +254,31 @@ class FakeOpenAI:
         with self._lock:
             self._requests.clear()
             self._faults.clear()
+            self._weather: Callable[[], tuple[str | None, Any]] = lambda: (None, None)
         self.reply_text = DEFAULT_REPLY
         self.responder: Responder | None = None
         self.tool_arguments: ToolArguments = _default_tool_arguments
         self.embedding_status: Callable[[dict[str, Any]], int | None] | None = None
+
+    def storm(self, *, rate_429: float, rate_500: float, rate_hang: float, hang_s: float, seed: int) -> None:
+        """From now on each request (one with no queued fault) fails at random, seeded: 429 with
+        probability `rate_429`, 500 with `rate_500`, a hang of `hang_s` with `rate_hang`."""
+        import random
+
+        rng = random.Random(seed)
+
+        def draw() -> tuple[str | None, Any]:
+            x = rng.random()
+            if x < rate_429:
+                return "fail", (429, None)
+            if x < rate_429 + rate_500:
+                return "fail", (500, None)
+            if x < rate_429 + rate_500 + rate_hang:
+                return "hang", hang_s
+            return None, None
+
+        with self._lock:
+            self._weather = draw
 
     def fail(self, status: int, times: int = 1, body: dict[str, Any] | str | None = None) -> None:
         """Answer the next ``times`` requests with ``status`` and an OpenAI-style error body."""
@@ -293,7 +314,7 @@ class FakeOpenAI:
             return await _send_json(send, 400, _error_body(400))
         with self._lock:
             self._requests.append(body)
-            fault: tuple[str | None, Any] = self._faults.popleft() if self._faults else (None, None)
+            fault: tuple[str | None, Any] = self._faults.popleft() if self._faults else self._weather()
         kind, arg = fault
 
         if kind == "hang":
