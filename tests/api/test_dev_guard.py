@@ -12,7 +12,7 @@ import pytest
 
 from core.settings import ROOT
 from tests.conftest import auth
-from tests.support.server import clean_env
+from tests.support.servers import clean_env
 
 ONE_LINE = "invalid configuration: AUTH_MODE=dev only binds loopback (set HOST=127.0.0.1)"
 

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.server import postgres_pids, start
+from tests.support.servers import postgres_pids, start
 
 
 def dead_pid() -> int:
@@ -45,7 +45,7 @@ def test_sigterm_stops_the_embedded_postgres_and_a_restart_stops_cleanly_again()
         assert json.loads(handles.read_text()) == [second.pid]
         assert second.stop(signal.SIGINT) in (0, 1, -signal.SIGINT)
         assert wait_gone(pgdata) == []
-        assert "api ready" in second.log.read_text()
+        assert "api ready" in second.log_path.read_text()
     finally:
         for pid in postgres_pids(pgdata):  # never leave a server behind, even on failure
             subprocess.run(["kill", "-INT", str(pid)], check=False)

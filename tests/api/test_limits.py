@@ -16,14 +16,14 @@ import httpx
 import pytest
 
 from tests.conftest import auth
-from tests.support.server import Server, start
+from tests.support.servers import ApiServer, start
 
 LIMIT = 64 * 1024
 MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+def server() -> Iterator[ApiServer]:
     data = Path(tempfile.mkdtemp(prefix="delight-limits-"))
     srv = start(data, module="tests.support.faulty_server")
     try:
@@ -47,9 +47,9 @@ def local_port(r: httpx.Response) -> int:
 # --- bodies ---------------------------------------------------------------------------------------
 
 
-def test_chunked_60mb_body_without_auth_is_413_and_never_buffered(server: Server) -> None:
+def test_chunked_60mb_body_without_auth_is_413_and_never_buffered(server: ApiServer) -> None:
     before = server.peak_rss_mb()
-    with httpx.Client(base_url=server.base, timeout=60) as c:
+    with httpx.Client(base_url=server.url, timeout=60) as c:
         r = c.post("/api/v1/chat", content=chunks(60 * MB))
         assert r.status_code == 413, r.text
         assert r.json() == {"detail": f"request body larger than {LIMIT} bytes"}
@@ -66,8 +66,8 @@ def test_chunked_60mb_body_without_auth_is_413_and_never_buffered(server: Server
     assert server.peak_rss_mb() - before < 16
 
 
-def test_declared_length_over_the_limit_is_413_before_reading(server: Server) -> None:
-    with httpx.Client(base_url=server.base, timeout=60) as c:
+def test_declared_length_over_the_limit_is_413_before_reading(server: ApiServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as c:
         r = c.post("/api/v1/goals", content=b"x" * (LIMIT + 1), headers=auth("declared"))
         assert r.status_code == 413 and r.headers["connection"] == "close"
         ok = c.post("/api/v1/memories", json={"content": "x" * 2000}, headers=auth("declared"))
@@ -77,10 +77,10 @@ def test_declared_length_over_the_limit_is_413_before_reading(server: Server) ->
 # --- request head -----------------------------------------------------------------------------------
 
 
-def raw_request(server: Server, head: bytes, *, stream_header_bytes: int = 0) -> bytes:
+def raw_request(server: ApiServer, head: bytes, *, stream_header_bytes: int = 0) -> bytes:
     """Send `head` (and then `stream_header_bytes` more bytes of an unfinished header line) on a
     raw socket; return whatever the server answered before closing."""
-    port = int(server.base.rsplit(":", 1)[1])
+    port = int(server.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(head)
         sent = 0
@@ -99,7 +99,7 @@ def raw_request(server: Server, head: bytes, *, stream_header_bytes: int = 0) ->
         return answer
 
 
-def test_50mb_header_line_is_431_and_closed_without_buffering_it(server: Server) -> None:
+def test_50mb_header_line_is_431_and_closed_without_buffering_it(server: ApiServer) -> None:
     before = server.peak_rss_mb()
     answer = raw_request(server, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ", stream_header_bytes=50 * MB)
     status, _, rest = answer.partition(b"\r\n")
@@ -107,7 +107,7 @@ def test_50mb_header_line_is_431_and_closed_without_buffering_it(server: Server)
     assert b"connection: close" in rest.lower()
     assert rest.endswith(b'{"detail":"request headers larger than 16384 bytes"}')
     assert server.peak_rss_mb() - before < 16
-    assert httpx.get(f"{server.base}/health").status_code == 200
+    assert httpx.get(f"{server.url}/health").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -118,8 +118,8 @@ def test_50mb_header_line_is_431_and_closed_without_buffering_it(server: Server)
     ],
     ids=["count", "size-in-one-read"],
 )
-def test_head_limits_are_431_with_a_message(server: Server, headers: dict, detail: str) -> None:
-    with httpx.Client(base_url=server.base, timeout=30) as c:
+def test_head_limits_are_431_with_a_message(server: ApiServer, headers: dict, detail: str) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
         r = c.get("/api/v1/memories", headers={**headers, **auth("heads")})
         assert r.status_code == 431 and r.json() == {"detail": detail}
         assert r.headers["connection"] == "close"
@@ -129,11 +129,11 @@ def test_head_limits_are_431_with_a_message(server: Server, headers: dict, detai
 # --- error responses and keep-alive ------------------------------------------------------------------
 
 
-def test_a_500_says_connection_close_and_the_next_request_succeeds(server: Server) -> None:
+def test_a_500_says_connection_close_and_the_next_request_succeeds(server: ApiServer) -> None:
     """Starlette sends the 500 and re-raises; uvicorn then closes the socket. Without
     `Connection: close` a keep-alive client sends its next request on that socket and fails."""
     failures: list[str] = []
-    with httpx.Client(base_url=server.base, timeout=30) as c:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
         for _ in range(30):
             r = c.get("/__test__/boom")
             assert r.status_code == 500
@@ -143,12 +143,12 @@ def test_a_500_says_connection_close_and_the_next_request_succeeds(server: Serve
                 failures.append(repr(err))
     assert failures == []
     assert r.json() == {"detail": "internal error"} and r.headers["connection"] == "close"
-    assert "an unexpected bug" in server.log.read_text()  # still logged, with its traceback
+    assert "an unexpected bug" in server.log_text()  # still logged, with its traceback
 
 
-def test_4xx_responses_keep_the_connection_usable(server: Server) -> None:
+def test_4xx_responses_keep_the_connection_usable(server: ApiServer) -> None:
     user = auth(f"keepalive-{uuid.uuid4().hex[:6]}")
-    with httpx.Client(base_url=server.base, timeout=30) as c:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
         first = c.get("/health")
         port = local_port(first)
         for method, path, kwargs, status in (

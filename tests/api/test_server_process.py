@@ -4,14 +4,11 @@ Postgres in its data folder, real TCP. The browser's EventSource reads exactly t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,59 +16,20 @@ import httpx
 import pytest
 
 from core.settings import ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "DATABASE_URL", "AUTH_", "JWT_", "HOST", "PORT"))
-    }
-    return {**env, **extra}
+from tests.support.servers import clean_env, start
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     data = Path(tempfile.mkdtemp(prefix="delight-run-"))
-    port = free_port()
-    log = (data / "server.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api"],
-        cwd=ROOT,
-        env=clean_env(PORT=str(port), DATA_DIR=str(data / "pg")),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    api = start(data)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (data / "server.log").read_text()
-            time.sleep(0.2)
-        else:
-            raise AssertionError("server did not become healthy")
-        yield base
+        yield api.url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            # uvicorn shuts down gracefully, then re-raises the signal it caught.
-            assert proc.wait(20) in (0, -signal.SIGTERM)
-            assert "api ready" in (data / "server.log").read_text()
+        try:  # uvicorn shuts down gracefully, then re-raises the signal it caught
+            assert api.stop() in (0, -signal.SIGTERM)
+            assert "api ready" in api.log_path.read_text()
         finally:
-            proc.kill()
-            log.close()
             shutil.rmtree(data, ignore_errors=True)
 
 

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from core.settings import ROOT
+from tests.support.servers import ApiServer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -33,60 +27,9 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = ROOT / "tests" / "browser" / "artifacts"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Api:
-    base: str
-    proc: subprocess.Popen[str]
-    log: Path
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    drop = ("OPENAI_", "DATABASE_URL", "AUTH_", "JWT_", "HOST", "PORT", "CORS_", "SIM_", "BRANCH_", "REDIS_")
-    return {**{k: v for k, v in os.environ.items() if not k.startswith(drop)}, **extra}
-
-
-def start_api(pg_url: str, workdir: Path, name: str, **env: str) -> Api:
-    port = free_port()
-    log = workdir / f"{name}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api"],
-        cwd=ROOT,
-        env=_clean_env(PORT=str(port), DATABASE_URL=pg_url, **env),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return Api(f"http://127.0.0.1:{port}", proc, log)
-
-
-def wait_healthy(api: Api, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{api.base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert api.proc.poll() is None, api.log.read_text()
-        time.sleep(0.1)
-    raise AssertionError(f"{api.base} did not become healthy:\n{api.log.read_text()}")
-
-
-def stop_apis(*apis: Api) -> None:
+def stop_apis(*apis: ApiServer) -> None:
     for api in apis:
-        api.proc.send_signal(signal.SIGTERM)
-    for api in apis:
-        try:
-            api.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            api.proc.kill()
-            api.proc.wait()
+        api.stop()
 
 
 @dataclass
@@ -95,8 +38,8 @@ class Deployment:
     a second origin whose slow embedder (SIM_EMBED_MS) outlasts its BRANCH_TIMEOUT_S, so its
     memory retrieval falls back: real configuration, no test hook."""
 
-    main: Api
-    other: Api
+    main: ApiServer
+    other: ApiServer
 
 
 @pytest.fixture(scope="session")
@@ -105,11 +48,13 @@ def deployment(pg_url: str) -> Iterator[Deployment]:
     # A model with a real model's pace on both: replies stream token by token, and a
     # goal's milestones are planned one after another (a background run may go to either).
     pace = {"SIM_LLM_TOKEN_MS": "10", "SIM_LLM_FIRST_TOKEN_MS": "50", "DECOMPOSE_CONCURRENCY": "1"}
-    main = start_api(pg_url, workdir, "main", **pace)
-    other = start_api(pg_url, workdir, "other", **pace, BRANCH_TIMEOUT_S="0.5", SIM_EMBED_MS="1200")
+    main = ApiServer(workdir / "main.log", DATABASE_URL=pg_url, **pace)
+    other = ApiServer(
+        workdir / "other.log", DATABASE_URL=pg_url, **pace, BRANCH_TIMEOUT_S="0.5", SIM_EMBED_MS="1200"
+    )
     try:
-        wait_healthy(main)
-        wait_healthy(other)
+        main.wait_healthy()
+        other.wait_healthy()
         yield Deployment(main, other)
     finally:
         stop_apis(main, other)

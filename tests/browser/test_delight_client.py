@@ -40,7 +40,7 @@ def _send_and_wait(browser, text: str) -> str:  # type: ignore[no-untyped-def]
 def test_delight_client_on_another_origin_chats_continues_and_recalls(
     browser, static_site: str, deployment: Deployment
 ) -> None:  # type: ignore[no-untyped-def]
-    api = deployment.main.base
+    api = deployment.main.url
     assert static_site.split(":")[-1] != api.split(":")[-1]  # really another origin
     user = f"web-{uuid.uuid4().hex[:8]}"
     token = f"dev:{user}"

@@ -19,7 +19,7 @@ CODE = (
 
 
 def test_the_browser_has_no_network_beyond_loopback(browser, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
-    browser.get(f"{deployment.main.base}/health")
+    browser.get(f"{deployment.main.url}/health")
     outcome = browser.execute_async_script(
         """const done = arguments[arguments.length - 1];
         fetch('https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css', {mode: 'no-cors'})
@@ -29,7 +29,7 @@ def test_the_browser_has_no_network_beyond_loopback(browser, deployment: Deploym
 
 
 def test_swagger_ui_renders_every_operation_offline(browser, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
-    base = deployment.main.base
+    base = deployment.main.url
     spec = httpx.get(f"{base}/openapi.json").json()
     operations = {(method.upper(), path) for path, methods in spec["paths"].items() for method in methods}
     browser.get(f"{base}/docs")
@@ -52,7 +52,7 @@ def test_swagger_ui_renders_every_operation_offline(browser, deployment: Deploym
 
 
 def test_redoc_renders_offline(browser, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
-    base = deployment.main.base
+    base = deployment.main.url
     browser.get(f"{base}/redoc")
     WebDriverWait(browser, TIMEOUT).until(
         lambda d: "Companion History" in d.find_element(By.TAG_NAME, "body").text, console(browser)

@@ -83,7 +83,7 @@ def node(browser, name: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def page(browser, deployment: Deployment) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    sign_in(browser, f"{deployment.main.base}/", f"page-{uuid.uuid4().hex[:8]}")
+    sign_in(browser, f"{deployment.main.url}/", f"page-{uuid.uuid4().hex[:8]}")
     yield browser
 
 
@@ -167,10 +167,10 @@ def test_a_goal_decomposition_is_followed_milestone_by_milestone(page) -> None: 
 def test_the_page_against_a_second_api_process_shows_a_fallen_back_branch(
     page, deployment: Deployment
 ) -> None:  # type: ignore[no-untyped-def]
-    other = deployment.other.base
+    other = deployment.other.url
     user = f"page-{uuid.uuid4().hex[:8]}"
     page.execute_script("sessionStorage.clear()")
-    sign_in(page, f"{deployment.main.base}/", user, api=other)  # a fresh page: the chat tab
+    sign_in(page, f"{deployment.main.url}/", user, api=other)  # a fresh page: the chat tab
     assert page.find_element(By.ID, "where").text == other  # calls go to the other origin
     send(page, "Long day at work today.")
     assert shown(page, "chat-graph", "retrieve_memories") == ["running", "degraded"]
