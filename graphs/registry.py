@@ -12,15 +12,15 @@ from langgraph.graph.state import CompiledStateGraph
 
 from core.settings import Settings
 from graphs import (
-    adaptive,
+    adaptive_mission,
     chat,
-    decomposition,
     goal_creation,
-    insights,
-    maintenance,
-    narrative,
-    nudges,
-    processing,
+    goal_decomposition,
+    narrative_beat,
+    nightly_maintenance,
+    personalized_nudge,
+    process_missions,
+    weekly_insights,
     weekly_quests,
 )
 from services.container import Services
@@ -75,40 +75,40 @@ WORKFLOWS: dict[str, Workflow] = {
         ),
         Workflow(
             "goal_decomposition",
-            decomposition.build,
-            "graphs/decomposition.py",
+            goal_decomposition.build,
+            "graphs/goal_decomposition.py",
             "Goal → milestones → missions (waterfall, per-milestone fan-out)",
-            decomposition.run_config,
+            goal_decomposition.run_config,
         ),
         Workflow(
             "adaptive_mission",
-            adaptive.build,
-            "graphs/adaptive.py",
+            adaptive_mission.build,
+            "graphs/adaptive_mission.py",
             "The next mission from emotion, energy and the day's completions",
         ),
         Workflow(
             "process_missions",
-            processing.build,
-            "graphs/processing.py",
+            process_missions.build,
+            "graphs/process_missions.py",
             "Prepare many missions concurrently under a limit, failures isolated",
-            processing.run_config,
+            process_missions.run_config,
         ),
         Workflow(
             "narrative_beat",
-            narrative.build,
-            "graphs/narrative.py",
+            narrative_beat.build,
+            "graphs/narrative_beat.py",
             "A story beat from progress and memories; story and teaser in parallel",
         ),
         Workflow(
             "weekly_insights",
-            insights.build,
-            "graphs/insights.py",
+            weekly_insights.build,
+            "graphs/weekly_insights.py",
             "The week's patterns and insights; a highlight reel when earned",
         ),
         Workflow(
             "personalized_nudge",
-            nudges.build,
-            "graphs/nudges.py",
+            personalized_nudge.build,
+            "graphs/personalized_nudge.py",
             "A kind, well-timed nudge for a user who drifted",
         ),
         Workflow(
@@ -119,8 +119,8 @@ WORKFLOWS: dict[str, Workflow] = {
         ),
         Workflow(
             "nightly_maintenance",
-            maintenance.build,
-            "graphs/maintenance.py",
+            nightly_maintenance.build,
+            "graphs/nightly_maintenance.py",
             "Prune, consolidate, DCI, hidden quests in parallel (background job)",
         ),
     )

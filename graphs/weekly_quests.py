@@ -14,7 +14,7 @@ from langgraph.graph import END, START, StateGraph
 from core.settings import Settings
 from graphs.chat import DB_RETRY
 from nodes.context import Context
-from nodes.jobs import (
+from nodes.weekly_quests import (
     WEEKLY,
     analyse_completion_patterns,
     create_quest_missions,
@@ -23,7 +23,7 @@ from nodes.jobs import (
     notify_quests,
     write_quests,
 )
-from state.jobs import WeeklyQuestsInput, WeeklyQuestsOutput, WeeklyQuestsState
+from state.weekly_quests import WeeklyQuestsInput, WeeklyQuestsOutput, WeeklyQuestsState
 
 GRAPH = WEEKLY
 

@@ -24,13 +24,13 @@ from core.logging import get_logger
 from domain.nudges import MIN_DAYS_INACTIVE
 from engine import Engine, RunRequest
 from nodes.fanout import bounded_map
-from nodes.jobs import iso_week
+from nodes.weekly_quests import iso_week
 from services.container import Services
 from services.goals import stable_id
 from services.llm.retry import is_transient
 from services.runs import RunRecord, thread_for
 from services.senders import Sender, build_senders
-from state.nudge import Nudge
+from state.personalized_nudge import Nudge
 
 log = get_logger("delight.jobs")
 

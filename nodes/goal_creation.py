@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from nodes.context import Context, observed
 from prompts.common import emotion_messages
-from prompts.goals import (
+from prompts.goal_creation import (
     GOAL_CREATED_TITLE,
     goal_created_body,
     goal_emotion_text,

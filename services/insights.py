@@ -14,7 +14,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from services.db import Database
-from state.insights import WEEKDAYS
+from state.weekly_insights import WEEKDAYS
 
 _COLS = "id, week, text, dci, stats, highlight_reel, created_at"
 TOP_MISSIONS = 5

@@ -13,7 +13,7 @@ from core.errors import NotFound
 from core.logging import get_logger
 from services.db import Database
 from services.goals import stable_id
-from state.nudge import Nudge
+from state.personalized_nudge import Nudge
 
 log = get_logger("delight.nudges")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from core.settings import ROOT
 from jobs.queue import ArqQueue, job_key
 from jobs.tasks import job_id
-from nodes.jobs import iso_week
+from nodes.weekly_quests import iso_week
 
 REDIS = "redis://127.0.0.1:6379"
 USERS = 6

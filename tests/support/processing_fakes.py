@@ -18,7 +18,7 @@ from pydantic import PrivateAttr
 
 from core.errors import NotFound
 from core.settings import Settings
-from prompts.processing import find_mission
+from prompts.process_missions import find_mission
 from services.llm.gateway import ModelGateway
 from services.llm.offline import OfflineChatModel
 from state.goals import Goal, Mission

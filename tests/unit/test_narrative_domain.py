@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from domain.narrative import HIDDEN_QUESTS, QuestTrigger, Triggers, check_unlocks, select_beat
-from nodes.narrative import build_triggers, milestone_key, nothing_new, triggers_json, triggers_of
-from state.narrative import add_usage, empty_usage, usage_entry
+from nodes.narrative_beat import build_triggers, milestone_key, nothing_new, triggers_json, triggers_of
+from state.narrative_beat import add_usage, empty_usage, usage_entry
 from state.schemas import Usage
 
 

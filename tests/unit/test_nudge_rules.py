@@ -1,7 +1,7 @@
 """The nudge rules at their edges (domain/nudges.py), the preferences merged over the defaults
-(state/nudge.py), and the texts that reach the user (prompts/nudges.py, the offline NudgeDraft
-answer): inactivity by local day, channel by days and opt-ins, quiet hours across midnight, in
-timezones and on DST days, the streak and daily caps, shaming detection."""
+(state/personalized_nudge.py), and the texts that reach the user (prompts/personalized_nudge.py,
+the offline NudgeDraft answer): inactivity by local day, channel by days and opt-ins, quiet hours
+across midnight, in timezones and on DST days, the streak and daily caps, shaming detection."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from domain.nudges import (
     send_time,
     shaming_phrase,
 )
-from prompts.nudges import (
+from prompts.personalized_nudge import (
     GOAL,
     MEMORIES_CLOSE,
     MEMORIES_OPEN,
@@ -33,9 +33,9 @@ from prompts.nudges import (
     tone_of,
     write_messages,
 )
-from services.llm.answers.nudges import answer_nudge
+from services.llm.answers.personalized_nudge import answer_nudge
 from state.engagement import NudgeDraft
-from state.nudge import TONES, NudgePreferences
+from state.personalized_nudge import TONES, NudgePreferences
 
 NY, TOKYO = "America/New_York", "Asia/Tokyo"
 

@@ -4,12 +4,12 @@ Each module registers its schemas with `services.llm.offline.register_answer`; t
 model imports this package so every schema the graphs use has an answer."""
 
 from services.llm.answers import (  # noqa: F401
-    adaptive,
+    adaptive_mission,
     emotion,
-    insights,
-    narrative,
-    nudges,
-    plans,
-    prep,
-    quests,
+    goal_decomposition,
+    narrative_beat,
+    personalized_nudge,
+    process_missions,
+    weekly_insights,
+    weekly_quests,
 )

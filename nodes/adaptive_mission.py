@@ -1,0 +1,309 @@
+"""Nodes of the adaptive_mission graph (seed Pattern 3: conditional branching). Three independent
+assessments run in parallel, `decide` picks the path with `domain.missions.choose_path`, and one
+of four path nodes acts on it. Each node returns only the keys it changed."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from langgraph.runtime import Runtime
+
+from core.errors import NotFound
+from domain.missions import choose_path, energy_level, energy_with_feeling, priority_score, priority_triad
+from domain.progress import local_day
+from nodes.context import Context, _emit, log, observed
+from prompts.adaptive_mission import (
+    CELEBRATION,
+    CHALLENGE_MINUTES,
+    SELF_CARE_TEMPLATES,
+    challenge_messages,
+    template_challenge,
+)
+from prompts.common import emotion_messages
+from services.adaptive import adaptive_reads
+from services.goals import stable_id
+from state.adaptive_mission import AdaptiveState
+from state.goals import ChallengeDraft, Goal, Mission
+from state.schemas import Emotion, EmotionScores
+
+GRAPH = "adaptive_mission"
+DAY = timedelta(hours=24)
+RECENT_MESSAGES = 3  # the latest user messages read when no feeling is given
+MAX_FEELING_CHARS = 5000  # the chat API's message cap; bounds the scoring call's cost
+TRIAD_CANDIDATES = 500  # pending missions considered for the triad
+
+
+def local_midnight(now: datetime, tz: str) -> datetime:
+    """The start of the user's local calendar day containing `now` (aware)."""
+    return datetime.combine(local_day(now, tz), time(0), tzinfo=ZoneInfo(tz))
+
+
+def daily_index(user_id: uuid.UUID, day: date, n: int) -> int:
+    """A template index fixed for one user and day, varied across days (stable across
+    processes, unlike `hash`)."""
+    digest = hashlib.sha256(f"{user_id}:{day.isoformat()}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % n
+
+
+def top_goal(goals: list[Goal]) -> Goal | None:
+    """The active goal a challenge serves: the nearest target date first (goals without one
+    after those with one), then the most recently created."""
+    active = [g for g in goals if g.status == "active"]
+    if not active:
+        return None
+    newest_first = sorted(
+        active, key=lambda g: g.created_at.timestamp() if g.created_at else 0.0, reverse=True
+    )
+    return min(newest_first, key=lambda g: (g.target_date is None, g.target_date or date.max))
+
+
+def _dump(missions: list[Mission]) -> list[dict[str, Any]]:
+    return [m.model_dump(mode="json") for m in missions]
+
+
+# --- the three assessments (parallel) -----------------------------------------------------------
+
+
+@observed(GRAPH)
+async def assess_emotion(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+    """The feeling the user stated, else their latest messages of the last 24 h (up to three,
+    newest last), scored by one structured call. No text at all: neutral, no model call."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    user = await ctx.user()
+    text = (state.get("feeling") or "").strip()[:MAX_FEELING_CHARS]
+    if not text:
+        latest = await adaptive_reads(svc).recent_user_messages(
+            user, since=ctx.clock - DAY, until=ctx.clock, limit=RECENT_MESSAGES
+        )
+        text = "\n".join(m.strip() for m in latest if m.strip())[:MAX_FEELING_CHARS]
+    if not text:
+        return {"emotion": Emotion().model_dump()}
+    scores, _usage = await svc.llm.structured(
+        EmotionScores, emotion_messages(text), site="adaptive.assess_emotion", user_id=str(user)
+    )
+    return {"emotion": Emotion.from_scores(scores.model_dump()).model_dump()}
+
+
+@observed(GRAPH)
+async def assess_energy(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+    """`energy_level` over the latest emotion recorded in the user's chat memories (last 24 h)
+    and today's activity since local midnight (focused minutes, completions)."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    user = await ctx.user()
+    now = ctx.clock
+    midnight = local_midnight(now, ctx.timezone)
+    recorded, minutes, completed = await asyncio.gather(
+        adaptive_reads(svc).latest_emotion_scores(user, since=now - DAY, until=now),
+        svc.missions.minutes_since(user, midnight),
+        svc.missions.completed_since(user, midnight),
+    )
+    return {
+        "energy": energy_level(recorded, minutes_today=minutes, completed_today=completed),
+        "energy_basis": {
+            "recorded_emotion": Emotion.from_scores(recorded).dominant if recorded else None,
+            "minutes_today": minutes,
+            "completed_today": completed,
+        },
+    }
+
+
+@observed(GRAPH)
+async def count_completions(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    return {"completed_last_day": await svc.missions.completed_since(await ctx.user(), ctx.clock - DAY)}
+
+
+# Fallbacks (seed Pattern 3 with Pattern 1's graceful degradation): the path is still chosen.
+def neutral_emotion() -> dict:
+    return {"emotion": Emotion().model_dump()}
+
+
+def medium_energy() -> dict:
+    return {"energy": "medium", "energy_basis": {}}
+
+
+def no_completions() -> dict:
+    return {"completed_last_day": 0}
+
+
+# --- the decision ---------------------------------------------------------------------------------
+
+
+def _missions(n: int) -> str:
+    return f"{n} mission{'' if n == 1 else 's'}"
+
+
+def decision_energy(state: AdaptiveState) -> str:
+    """The assessed energy, or the one the stated feeling gives (`energy_with_feeling`): the
+    feeling's scores count only when the user gave one and it was scored (not the fallback)."""
+    stated = None
+    if (state.get("feeling") or "").strip() and "assess_emotion" not in (state.get("degraded") or []):
+        stated = (state.get("emotion") or {}).get("scores") or None
+    basis = state.get("energy_basis") or {}
+    return energy_with_feeling(
+        stated,
+        assessed=state.get("energy") or "medium",
+        minutes_today=basis.get("minutes_today"),
+        completed_today=basis.get("completed_today"),
+    )
+
+
+def explain(state: AdaptiveState) -> tuple[str, str, str]:
+    """(path, reason, energy): `choose_path` over the assessments, its reason completed with
+    every number the decision was made on."""
+    scores = (state.get("emotion") or {}).get("scores") or {}
+    energy = decision_energy(state)
+    completed = int(state.get("completed_last_day") or 0)
+    path, why = choose_path(scores, energy, completed)
+    basis = state.get("energy_basis") or {}
+    today = (
+        f" ({basis['minutes_today']} focused minutes and {_missions(basis['completed_today'])} today)"
+        if basis.get("minutes_today") is not None
+        else ""
+    )
+    felt = " from how you feel now" if energy != (state.get("energy") or "medium") else ""
+    numbers = (
+        f"sadness {scores.get('sadness', 0.0):.2f}, joy {scores.get('joy', 0.0):.2f}, "
+        f"energy {energy}{felt}{today}, {_missions(completed)} completed in the last 24 h"
+    )
+    return path, f"{why} [{numbers}]", energy
+
+
+@observed(GRAPH)
+async def decide(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+    path, reason, energy = explain(state)
+    _emit(runtime, {"type": "path", "path": path, "reason": reason})
+    # `degraded: []` adds nothing; it makes the key present in every output.
+    return {"path": path, "reason": reason, "energy": energy, "degraded": []}
+
+
+# --- the four paths ---------------------------------------------------------------------------------
+
+
+@observed(GRAPH)
+async def self_care(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+    """A gentle 5-15 minute mission from the templates, one per user and local day."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    user = await ctx.user()
+    day = local_day(ctx.clock, ctx.timezone)
+    template = SELF_CARE_TEMPLATES[daily_index(user, day, len(SELF_CARE_TEMPLATES))]
+    mission = await svc.missions.create_once(
+        user,
+        stable_id(user, "self_care", day),
+        title=template["title"],
+        description=template["description"],
+        estimated_minutes=template["estimated_minutes"],
+        energy_level="low",
+        kind="self_care",
+        value_category="health",
+        priority=priority_score(
+            estimated_minutes=template["estimated_minutes"],
+            created_at=ctx.clock,
+            now=ctx.clock,
+            target_date=None,
+        ),
+    )
+    return {"missions": _dump([mission])}
+
+
+@observed(GRAPH)
+async def challenge(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+    """One stretching mission toward the top active goal (a general growth challenge without
+    one), drafted by the model once per user and local day. A failed or slow model call falls
+    back to a template challenge and names `challenge` in `degraded`."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    user = await ctx.user()
+    day = local_day(ctx.clock, ctx.timezone)
+    mission_id = stable_id(user, "challenge", day)
+    try:  # already drafted today (a re-run, a resumed run): no second model call
+        return {"missions": _dump([await svc.missions.get(user, mission_id)])}
+    except NotFound:
+        pass
+    goal = top_goal(await svc.goals.list(user, "active"))
+    degraded: list[str] = []
+    try:
+        async with asyncio.timeout(svc.settings.reply_timeout_s):
+            draft, _usage = await svc.llm.structured(
+                ChallengeDraft,
+                challenge_messages(
+                    goal,
+                    emotion=(state.get("emotion") or {}).get("dominant", "neutral"),
+                    energy=state.get("energy") or "high",
+                ),
+                site="adaptive.challenge",
+                user_id=str(user),
+            )
+    except Exception as err:  # model down, invalid output, too slow: a template still stretches
+        log.warning(
+            "branch degraded",
+            extra={
+                "graph": GRAPH,
+                "node": "challenge",
+                "thread_id": ctx.thread_id,
+                "outcome": "degraded",
+                "reason": repr(err),
+            },
+        )
+        draft = template_challenge(goal.title if goal else None)
+        degraded = ["challenge"]
+    low, high = CHALLENGE_MINUTES
+    minutes = min(high, max(low, draft.estimated_minutes))
+    mission = await svc.missions.create_once(
+        user,
+        mission_id,
+        title=draft.title,
+        description=f"{draft.description}\n\nWhy: {draft.why}" if draft.description else draft.why,
+        estimated_minutes=minutes,
+        energy_level="high",
+        kind="challenge",
+        goal_id=uuid.UUID(goal.id) if goal else None,
+        value_category=goal.value_category if goal else "growth",
+        priority=priority_score(
+            estimated_minutes=minutes,
+            created_at=ctx.clock,
+            now=ctx.clock,
+            target_date=goal.target_date if goal else None,
+        ),
+    )
+    return {"missions": _dump([mission]), "degraded": degraded}
+
+
+@observed(GRAPH)
+async def celebration(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+    """A "rest and celebrate" mission, once per user and local day, followed in `missions` by
+    the missions completed in the last 24 h (newest first)."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    user = await ctx.user()
+    day = local_day(ctx.clock, ctx.timezone)
+    rest = await svc.missions.create_once(
+        user,
+        stable_id(user, "celebration", day),
+        title=CELEBRATION["title"],
+        description=CELEBRATION["description"],
+        estimated_minutes=CELEBRATION["estimated_minutes"],
+        energy_level="low",
+        kind="celebration",
+        value_category="health",
+    )
+    done = await adaptive_reads(svc).completed_missions_since(user, ctx.clock - DAY)
+    return {"missions": _dump([rest, *(m for m in done if m.id != rest.id)])}
+
+
+@observed(GRAPH)
+async def triad(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+    """The priority triad of the user's pending missions; nothing is created."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    pending = await svc.missions.list(await ctx.user(), "pending", limit=TRIAD_CANDIDATES)
+    return {"missions": _dump(priority_triad(pending))}

@@ -1,0 +1,171 @@
+"""Nodes of goal_decomposition (seed Pattern 2, sequential pipeline). Each step depends on the
+previous one; only the per-milestone mission planning fans out (one `Send` per milestone).
+Nothing is written to the database before `store_plan`, the last step, so a run that fails
+anywhere earlier leaves no partial plan behind."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+from langgraph.types import Overwrite, Send
+
+from core.errors import NotFound
+from nodes.context import Context, _emit, observed
+from prompts.goal_decomposition import analysis_messages, milestone_messages, mission_messages
+from state.goal_decomposition import (
+    DecompositionState,
+    MilestoneTask,
+    goal_of,
+    milestone_drafts,
+    mission_drafts,
+)
+from state.goals import GoalAnalysis, MilestoneDraft, MilestonePlan, MissionPlan
+
+GRAPH = "goal_decomposition"
+
+
+def _goal_uuid(goal_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(goal_id))
+    except ValueError:
+        raise NotFound("goal not found") from None
+
+
+def summary(plan: dict[str, Any]) -> dict[str, int]:
+    """Milestone and mission counts of a stored plan (`Goals.plan`)."""
+    return {
+        "milestones": len(plan["milestones"]),
+        "missions": sum(len(ms["missions"]) for ms in plan["milestones"]),
+    }
+
+
+@observed(GRAPH)
+async def load_goal(state: DecompositionState, runtime: Runtime[Context]) -> dict:
+    """Owner-checked read (NotFound for someone else's goal). A goal that already has a plan
+    is answered from the database: `created: false`, no model call."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    goal = await svc.goals.get(await ctx.user(), _goal_uuid(state["goal_id"]))
+    update: dict[str, Any] = {
+        "goal_id": goal.id,
+        "goal": goal.model_dump(mode="json"),
+        "mission_plans": Overwrite({}),  # nothing carried over from an earlier run on the thread
+    }
+    plan = await svc.goals.plan(uuid.UUID(goal.id))
+    if plan["milestones"]:
+        return {
+            **update,
+            "has_plan": True,
+            "created": False,
+            "complexity": None,
+            "plan": plan,
+            **summary(plan),
+        }
+    return {**update, "has_plan": False}
+
+
+def after_load(state: DecompositionState) -> str:
+    return END if state.get("has_plan") else "analyse_goal"
+
+
+@observed(GRAPH)
+async def analyse_goal(state: DecompositionState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    analysis, _ = await svc.llm.structured(
+        GoalAnalysis,
+        analysis_messages(goal_of(state["goal"])),
+        site="decompose.analyse",
+        user_id=str(await ctx.user()),
+    )
+    return {"analysis": analysis.model_dump(mode="json"), "complexity": analysis.complexity}
+
+
+@observed(GRAPH)
+async def plan_milestones(state: DecompositionState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    plan, _ = await svc.llm.structured(
+        MilestonePlan,
+        milestone_messages(goal_of(state["goal"]), GoalAnalysis.model_validate(state["analysis"])),
+        site="decompose.milestones",
+        user_id=str(await ctx.user()),
+    )
+    return {"milestone_plan": [m.model_dump(mode="json") for m in plan.milestones]}
+
+
+def fan_out(state: DecompositionState) -> list[Send]:
+    """One `plan_missions` task per milestone. They run in one superstep, at most
+    `max_concurrency` at a time (see graphs/goal_decomposition.py `run_config`)."""
+    milestones = state["milestone_plan"]
+    outline = [m["title"] for m in milestones]
+    return [
+        Send(
+            "plan_missions",
+            MilestoneTask(
+                goal=state["goal"],
+                analysis=state["analysis"],
+                sequence=i,
+                total=len(milestones),
+                milestone=m,
+                others=outline,
+            ),
+        )
+        for i, m in enumerate(milestones, start=1)
+    ]
+
+
+@observed(GRAPH)
+async def plan_missions(task: MilestoneTask, runtime: Runtime[Context]) -> dict:
+    """Missions of one milestone; streams a `milestone` event as soon as they are planned."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    milestone = MilestoneDraft.model_validate(task["milestone"])
+    plan, _ = await svc.llm.structured(
+        MissionPlan,
+        mission_messages(
+            goal_of(task["goal"]),
+            GoalAnalysis.model_validate(task["analysis"]),
+            sequence=task["sequence"],
+            total=task["total"],
+            milestone=milestone,
+            outline=task["others"],
+        ),
+        site="decompose.missions",
+        user_id=str(await ctx.user()),
+    )
+    _emit(
+        runtime,
+        {
+            "type": "milestone",
+            "sequence": task["sequence"],
+            "title": milestone.title,
+            "missions": [
+                {"title": d.title, "estimated_minutes": d.estimated_minutes, "energy_level": d.energy_level}
+                for d in plan.missions
+            ],
+        },
+    )
+    return {"mission_plans": {task["sequence"]: [d.model_dump(mode="json") for d in plan.missions]}}
+
+
+@observed(GRAPH)
+async def store_plan(state: DecompositionState, runtime: Runtime[Context]) -> dict:
+    """The only write: milestones and missions in one transaction (`Goals.store_plan` locks the
+    goal row and keeps a plan stored meanwhile by a concurrent run: `created: false` then)."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    goal = goal_of(state["goal"])
+    milestones = milestone_drafts(state)
+    missions = mission_drafts(state, len(milestones))
+    _, _, created = await svc.goals.store_plan(goal, milestones, missions, ctx.clock)
+    plan = await svc.goals.plan(uuid.UUID(goal.id))
+    return {
+        "created": created,
+        "plan": plan,
+        **summary(plan),
+        "complexity": state.get("complexity") if created else None,
+    }

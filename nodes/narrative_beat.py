@@ -1,0 +1,369 @@
+"""Nodes of narrative_beat (seed: "Epic 2 + Epic 4"): the goal → in parallel its project
+memories, the user's story preferences and the progress → triggers → the beat (or the one the
+trigger already has) → in parallel the story (premium model) and the teaser (cheap model) →
+hidden-quest unlocks → the beat stored, remembered and announced."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
+
+from core.errors import NotFound
+from domain.narrative import HIDDEN_QUESTS, QuestTrigger, Triggers
+from domain.narrative import check_unlocks as quests_due
+from domain.narrative import select_beat as choose_beat
+from nodes.context import Context, observed
+from prompts.narrative_beat import (
+    FALLBACK_TEASER,
+    beat_facts,
+    story_data,
+    story_memory,
+    story_messages,
+    teaser_messages,
+)
+from services.goals import stable_id
+from services.narrative import beat_notification_key
+from state.engagement import BeatTeaser, StoryBeat
+from state.narrative_beat import Json, NarrativeState, empty_usage, usage_entry
+
+GRAPH = "narrative_beat"
+PROJECT_MEMORY_LIMIT = 10
+SKIP_WINDOW_DAYS = 7
+PREF_TAG = "narrative_pref"
+STORY_SITE = "narrative.story"
+TEASER_SITE = "narrative.teaser"
+_QUESTS: dict[str, QuestTrigger] = {q.key: q for q in HIDDEN_QUESTS}
+
+
+# --- pure helpers ---------------------------------------------------------------------------------
+
+
+def milestone_key(sequence: int) -> str:
+    """The trigger key `select_beat` gives a completed milestone (one format, the domain's)."""
+    return choose_beat(Triggers(sequence, (), 0, 0))[1]
+
+
+def unlock_stats(progress: Mapping[str, Any]) -> dict[str, int]:
+    """What the hidden-quest thresholds are measured on (user-wide)."""
+    return {
+        "streak_days": int(progress.get("streak_days") or 0),
+        "missions_completed": int(progress.get("missions_completed") or 0),
+        "goals_completed": int(progress.get("goals_completed") or 0),
+    }
+
+
+def build_triggers(progress: Mapping[str, Any] | None) -> Triggers:
+    """What happened since the goal's last beats: the lowest-sequence milestone whose missions
+    (at least one) are all completed and that has no beat yet, the hidden quests the stats now
+    reach that are not unlocked yet, and the goal's completions and recent skips. No progress
+    (its branch degraded) means no trigger but plain progression."""
+    p = progress or {}
+    has_beat = set(p.get("beat_keys") or [])
+    done = sorted(
+        int(m["sequence"])
+        for m in p.get("milestones") or []
+        if 0 < m["missions"] <= m["completed"] and milestone_key(m["sequence"]) not in has_beat
+    )
+    unlocks = quests_due(unlock_stats(p), set(p.get("unlocked") or []))
+    return Triggers(
+        milestone_completed=done[0] if done else None,
+        new_unlocks=tuple(q.key for q in unlocks),
+        goal_missions_completed=int(p.get("goal_missions_completed") or 0),
+        recent_skips=int(p.get("recent_skips") or 0),
+    )
+
+
+def triggers_json(t: Triggers) -> Json:
+    return {**dataclasses.asdict(t), "new_unlocks": list(t.new_unlocks)}
+
+
+def triggers_of(data: Mapping[str, Any]) -> Triggers:
+    return Triggers(**{**data, "new_unlocks": tuple(data["new_unlocks"])})
+
+
+def nothing_new(beat_type: str, progress: Mapping[str, Any] | None) -> bool:
+    """A progression or character beat needs activity on the goal since its last beat: without
+    a completion or skip since then, the beat would retell what the last one told (e.g. a
+    progression beat right after a milestone beat at the same count), so there is no trigger.
+    Milestones and unlocks are new by construction (they exclude what already has a beat)."""
+    p = progress or {}
+    return (
+        beat_type in ("progression", "character_moment")
+        and p.get("last_beat_id") is not None
+        and int(p.get("activity_since_last_beat") or 0) == 0
+    )
+
+
+def quest_json(keys: Iterable[str]) -> list[Json]:
+    """Quest dicts of unlock keys (a key no longer in HIDDEN_QUESTS is left out)."""
+    return [
+        {"key": q.key, "title": q.title, "description": q.description}
+        for k in keys
+        if (q := _QUESTS.get(k)) is not None
+    ]
+
+
+def public_beat(beat: Mapping[str, Any], title: str | None = None) -> Json:
+    created = beat["created_at"]
+    return {
+        "id": str(beat["id"]),
+        "goal_id": str(beat["goal_id"]),
+        "beat_type": beat["beat_type"],
+        "title": title or beat["title"],
+        "text": beat["text"],
+        "unlocks": list(beat["unlocks"]),
+        "created_at": created.isoformat() if hasattr(created, "isoformat") else created,
+    }
+
+
+def _memory_json(row: Mapping[str, Any]) -> Json:
+    return {
+        "id": str(row["id"]),
+        "content": row["content"],
+        "created_at": row["created_at"].isoformat(),
+        "tags": list((row.get("metadata") or {}).get("tags") or []),
+    }
+
+
+def _goal_uuid(goal_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(goal_id))
+    except ValueError:
+        raise NotFound("goal not found") from None
+
+
+def _beat_facts(state: NarrativeState) -> Json:
+    triggers = state["triggers"]
+    progress = state.get("progress") or {}
+    milestone = None
+    if state["beat_type"] == "milestone":
+        seq = triggers["milestone_completed"]
+        milestone = next(
+            (m for m in progress.get("milestones") or [] if m["sequence"] == seq),
+            {"sequence": seq, "title": f"Milestone {seq}"},
+        )
+    return beat_facts(
+        state["beat_type"],
+        milestone=milestone,
+        unlocks=quest_json(triggers["new_unlocks"]),
+        rough_patch=state["beat_type"] == "character_moment",
+    )
+
+
+# --- nodes ----------------------------------------------------------------------------------------
+
+
+@observed(GRAPH)
+async def load_goal(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    """Owner-checked (NotFound for someone else's goal). Resets the per-run accumulators."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    goal = await svc.goals.get(await ctx.user(), _goal_uuid(state["goal_id"]))
+    return {
+        "goal_id": goal.id,
+        "goal": goal.model_dump(mode="json"),
+        "degraded": Overwrite([]),
+        "usage": Overwrite(empty_usage()),
+    }
+
+
+@observed(GRAPH)
+async def load_project_memories(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    rows = await svc.narrative.project_memories(
+        await ctx.user(), uuid.UUID(state["goal_id"]), now=ctx.clock, limit=PROJECT_MEMORY_LIMIT
+    )
+    return {"project_memories": [_memory_json(r) for r in rows]}
+
+
+@observed(GRAPH)
+async def load_narrative_prefs(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    rows = await svc.narrative.tagged_memories(
+        await ctx.user(), PREF_TAG, now=ctx.clock, limit=svc.settings.memory_quota_personal
+    )
+    return {"narrative_prefs": [_memory_json(r) for r in rows]}
+
+
+@observed(GRAPH)
+async def load_goal_progress(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    user = await ctx.user()
+    counts, recent = await asyncio.gather(
+        svc.narrative.goal_progress(
+            user, uuid.UUID(state["goal_id"]), now=ctx.clock, skip_window_days=SKIP_WINDOW_DAYS
+        ),
+        svc.progress.recent(user, ctx.timezone, ctx.clock),
+    )
+    return {"progress": {**counts, "streak_days": recent.streak_days}}
+
+
+@observed(GRAPH)
+async def analyse_triggers(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    return {"triggers": triggers_json(build_triggers(state.get("progress")))}
+
+
+@observed(GRAPH)
+async def select_beat(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    """The beat type and trigger key (`domain.narrative.select_beat`). A trigger that already
+    has its beat, or no new trigger at all (`nothing_new`), ends the run with the stored beat:
+    a beat is never generated twice for the same trigger."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    user = await ctx.user()
+    beat_type, key = choose_beat(triggers_of(state["triggers"]))
+    progress = state.get("progress") or {}
+    existing = None
+    if nothing_new(beat_type, progress):  # the goal's latest beat already tells this
+        existing = await svc.narrative.get_beat(user, uuid.UUID(progress["last_beat_id"]))
+    if existing is None:
+        existing = await svc.narrative.beat_for_trigger(user, uuid.UUID(state["goal_id"]), key)
+    if existing is None:
+        return {"beat_type": beat_type, "trigger_key": key, "existing": False}
+    return {
+        "beat_type": existing["beat_type"],
+        "trigger_key": existing["trigger_key"],
+        "existing": True,
+        "beat": public_beat(existing),
+        "created": False,
+        "teaser": existing["teaser"],
+        "unlocks": quest_json(existing["unlocks"]),
+    }
+
+
+def after_select(state: NarrativeState) -> str | list[str]:
+    """Both writers at once (one superstep), or END when the trigger already has its beat."""
+    return END if state.get("existing") else ["write_story", "write_teaser"]
+
+
+@observed(GRAPH)
+async def write_story(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    """The premium model (DOMAIN.md: only narrative is worth it); memories and preferences go in
+    the prompt's data block. Invalid output (e.g. outside 200-400 words) is asked for again
+    with the error fed back, by the gateway."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    data = story_data(
+        state["goal"],
+        _beat_facts(state),
+        state.get("progress"),
+        [m["content"] for m in state.get("project_memories") or []],
+        [m["content"] for m in state.get("narrative_prefs") or []],
+    )
+    story, usage = await svc.llm.structured(
+        StoryBeat, story_messages(data), site=STORY_SITE, user_id=str(await ctx.user()), tier="premium"
+    )
+    return {"story": story.model_dump(), "usage": usage_entry(STORY_SITE, usage)}
+
+
+@observed(GRAPH)
+async def write_teaser(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    svc = await ctx.svc()
+    teaser, usage = await svc.llm.structured(
+        BeatTeaser,
+        teaser_messages(state["goal"]["title"], _beat_facts(state)),
+        site=TEASER_SITE,
+        user_id=str(await ctx.user()),
+        tier="cheap",
+    )
+    return {"teaser": teaser.teaser, "usage": usage_entry(TEASER_SITE, usage)}
+
+
+@observed(GRAPH)
+async def check_unlocks(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    """Record the hidden quests this beat unlocks (a quest already recorded stays as it is)."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    quests = [_QUESTS[k] for k in state["triggers"]["new_unlocks"] if k in _QUESTS]
+    if quests:
+        await svc.narrative.record_unlocks(await ctx.user(), quests, now=ctx.clock)
+    return {"unlocks": quest_json(q.key for q in quests)}
+
+
+@observed(GRAPH)
+async def store_beat(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+    """Every write is keyed by the beat id `stable_id(user, goal, trigger_key)`. The memory
+    first (its embedding is the step most likely to fail), then the beat row, the marker that
+    the trigger is done, then the notification. A retried step finds its own beat (same text)
+    and finishes the rest; a concurrent run that stored this trigger's beat first wins, and
+    this run answers that beat with `created: false`."""
+    ctx = runtime.context
+    svc = await ctx.svc()
+    user = await ctx.user()
+    goal_id = uuid.UUID(state["goal_id"])
+    beat_type, key = state["beat_type"], state["trigger_key"]
+    story = StoryBeat.model_validate(state["story"])
+    unlocks = [q["key"] for q in state.get("unlocks") or []]
+    beat_id = stable_id(user, goal_id, key)
+    await svc.memory.add(
+        user,
+        "project",
+        story_memory(story.title, story.text),
+        {
+            "goal_id": str(goal_id),
+            "beat_id": str(beat_id),
+            "beat_type": beat_type,
+            "trigger_key": key,
+            "unlocks": unlocks,
+            "tags": ["narrative", "story_beat", beat_type],
+        },
+        now=ctx.clock,
+        memory_id=stable_id(beat_id, "memory"),
+    )
+    stored, _ = await svc.narrative.insert_beat(
+        user,
+        beat_id=beat_id,
+        goal_id=goal_id,
+        beat_type=beat_type,
+        trigger_key=key,
+        text=story.text,
+        unlocks=unlocks,
+        now=ctx.clock,
+    )
+    if stored["text"] != story.text:  # another run stored this trigger's beat first
+        return {
+            "beat": public_beat(stored),
+            "created": False,
+            "teaser": stored["teaser"],
+            "unlocks": quest_json(stored["unlocks"]),
+        }
+    teaser = state.get("teaser") or FALLBACK_TEASER
+    await svc.notifications.record(
+        user,
+        kind="narrative_beat",
+        title=story.title,
+        body=teaser,
+        data={"beat_id": str(beat_id), "goal_id": str(goal_id), "beat_type": beat_type, "unlocks": unlocks},
+        dedupe_key=beat_notification_key(beat_id),
+    )
+    return {"beat": public_beat(stored, title=story.title), "created": True, "teaser": teaser}
+
+
+# --- fallbacks (graphs/narrative_beat.py wires them as error handlers) -----------------------------------
+
+
+def no_project_memories() -> dict:
+    return {"project_memories": []}
+
+
+def no_narrative_prefs() -> dict:
+    return {"narrative_prefs": []}
+
+
+def no_progress() -> dict:
+    return {"progress": None}
+
+
+def fallback_teaser() -> dict:
+    return {"teaser": FALLBACK_TEASER}
