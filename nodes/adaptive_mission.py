@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from langgraph.runtime import Runtime
 
 from core.errors import NotFound
+from domain.ids import stable_id
 from domain.missions import choose_path, energy_level, energy_with_feeling, priority_score, priority_triad
 from domain.progress import local_day
 from nodes.context import Context, _emit, log, observed
@@ -26,7 +27,6 @@ from prompts.adaptive_mission import (
 )
 from prompts.common import emotion_messages
 from services.adaptive import adaptive_reads
-from services.goals import stable_id
 from state.adaptive_mission import AdaptiveState
 from state.goals import ChallengeDraft, Goal, Mission
 from state.schemas import Emotion, EmotionScores

@@ -8,6 +8,7 @@ import uuid
 
 from langgraph.runtime import Runtime
 
+from domain.ids import stable_id
 from nodes.context import Context, observed
 from prompts.common import emotion_messages
 from prompts.goal_creation import (
@@ -17,7 +18,6 @@ from prompts.goal_creation import (
     goal_memory,
     similar_goals_query,
 )
-from services.goals import stable_id
 from services.runs import thread_for
 from state.goal_creation import GoalCreationState
 from state.schemas import Emotion, EmotionScores

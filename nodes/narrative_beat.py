@@ -16,6 +16,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from core.errors import NotFound
+from domain.ids import stable_id
 from domain.narrative import HIDDEN_QUESTS, QuestTrigger, Triggers
 from domain.narrative import check_unlocks as quests_due
 from domain.narrative import select_beat as choose_beat
@@ -28,7 +29,6 @@ from prompts.narrative_beat import (
     story_messages,
     teaser_messages,
 )
-from services.goals import stable_id
 from services.narrative import beat_notification_key
 from state.engagement import BeatTeaser, StoryBeat
 from state.narrative_beat import Json, NarrativeState, empty_usage, usage_entry

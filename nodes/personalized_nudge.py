@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from langgraph.runtime import Runtime
 
 from core.logging import get_logger
+from domain.ids import stable_id
 from domain.nudges import (
     MIN_DAYS_INACTIVE,
     days_inactive,
@@ -29,7 +30,6 @@ from prompts.personalized_nudge import (
     safe_draft,
     write_messages,
 )
-from services.goals import stable_id
 from services.nudges import nudge_key
 from state.engagement import NudgeDraft
 from state.personalized_nudge import NudgePreferences, NudgeState

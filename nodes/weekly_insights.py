@@ -18,10 +18,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from core.errors import NotFound
+from domain.ids import stable_id
 from domain.narrative import highlight_reel_due
 from nodes.context import Context, observed
 from prompts.weekly_insights import insight_memory, insight_messages, insight_text, patterns_messages
-from services.goals import stable_id
 from state.engagement import WeeklyInsight, WeeklyPatterns
 from state.schemas import Progress
 from state.weekly_insights import (

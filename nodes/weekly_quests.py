@@ -9,12 +9,12 @@ import uuid
 from langgraph.runtime import Runtime
 
 from core.logging import get_logger
+from domain.ids import stable_id
 from domain.missions import priority_score
 from domain.narrative import check_unlocks
 from nodes.context import Context, observed
 from nodes.fanout import bounded_map
 from prompts.weekly_quests import QUESTS_READY_TITLE, quests_ready_body, weekly_quests_messages
-from services.goals import stable_id
 from state.weekly_quests import MaintenanceState, QuestPlan, WeeklyQuestsState
 
 log = get_logger("delight.jobs")

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from services.db import Database
-from services.goals import _MISSION_COLS, mission_from_row
+from services.missions import MISSION_COLS, mission_from_row
 from state.goals import Mission
 from state.schemas import EMOTIONS
 
@@ -59,7 +59,7 @@ class AdaptiveReads:
         """Missions completed after `since`, newest first (the same window as
         `Missions.completed_since`, which counts their progress events)."""
         rows = await self.db.fetch(
-            f"""SELECT {_MISSION_COLS} FROM missions
+            f"""SELECT {MISSION_COLS} FROM missions
                 WHERE user_id = %s AND status = 'completed' AND completed_at > %s
                 ORDER BY completed_at DESC, id
                 LIMIT %s""",

@@ -14,19 +14,22 @@ from pydantic import BaseModel
 
 from core.logging import get_logger
 from core.settings import Settings, get_settings
+from services.chat_threads import Threads
 from services.db import Database
 from services.embeddings import CachedEmbeddings, build_embeddings
-from services.goals import Goals, Missions, Notifications
+from services.goals import Goals
 from services.insights import InsightStore
 from services.llm.gateway import ModelGateway, build_gateway
 from services.maintenance import Maintenance
 from services.memory import MemoryStore
+from services.missions import Missions
 from services.narrative import NarrativeStore
+from services.notifications import Notifications
 from services.nudges import NudgeStore
 from services.progress import ProgressService
 from services.runs import RunStore
 from services.usage import UsageLedger
-from services.users import Threads, Users
+from services.users import Users
 from services.writeback import ChatWriteBack
 
 log = get_logger("delight.services")

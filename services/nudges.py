@@ -11,8 +11,8 @@ from typing import Any
 
 from core.errors import NotFound
 from core.logging import get_logger
+from domain.ids import stable_id
 from services.db import Database
-from services.goals import stable_id
 from state.personalized_nudge import Nudge
 
 log = get_logger("delight.nudges")

@@ -14,8 +14,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from core.errors import NotFound
+from domain.ids import stable_id
 from services.db import Database
-from services.goals import stable_id
 
 STATUSES = ("pending", "running", "success", "error", "timeout", "interrupted")
 FINAL = frozenset({"success", "error", "timeout", "interrupted"})

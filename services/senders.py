@@ -11,7 +11,7 @@ import httpx
 
 from core.logging import get_logger
 from core.settings import Settings
-from services.goals import Notifications
+from services.notifications import Notifications
 
 log = get_logger("delight.senders")
 

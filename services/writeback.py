@@ -31,10 +31,10 @@ import psycopg
 from core.errors import NotFound
 from core.logging import get_logger
 from core.settings import Settings
+from services.chat_threads import Threads, is_foreign_thread
 from services.db import Database
 from services.memory import MemoryStore
 from services.usage import TURN_RECORDED, turn_statement
-from services.users import Threads, is_foreign_thread
 from state.schemas import Tier, Usage
 
 log = get_logger("delight.writeback")

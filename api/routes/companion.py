@@ -16,7 +16,7 @@ from api.schemas import CompanionAccepted, CompanionChatRequest
 from api.sse import sse
 from api.turns import turn, turn_usage
 from engine.events import END, dumps
-from services.users import as_iso
+from services.chat_threads import as_iso
 
 router = APIRouter(prefix="/api/v1/companion", tags=["companion"])
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from domain.ids import stable_id
 from engine import RunRequest
 from graphs.adaptive_mission import GRAPH, build
 from nodes.context import Context
 from services.adaptive import AdaptiveReads
-from services.goals import stable_id
 from services.llm.gateway import ModelGateway
 from services.llm.lexicon import score_emotions
 from state.schemas import EmotionScores

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from core.errors import NotFound
+from domain.ids import stable_id
 from domain.narrative import HIDDEN_QUESTS
 from graphs.narrative_beat import GRAPH, build
 from nodes.context import Context
-from services.goals import stable_id
 from services.narrative import beat_notification_key
 from state.goals import Goal, MilestoneDraft, MissionDraft
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from core.errors import NotFound
 from core.settings import Settings
-from services.goals import stable_id
+from domain.ids import stable_id
 from services.llm.gateway import ModelGateway
 from state.goals import Goal, MilestoneDraft, MissionDraft
 from tests.support.fakes import FakeUsageSink, ScriptedChatModel, _Recorder

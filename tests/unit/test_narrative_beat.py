@@ -20,6 +20,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import ModelOutputInvalid, NotFound
 from core.settings import Settings
+from domain.ids import stable_id
 from domain.narrative import HIDDEN_QUESTS, QuestTrigger
 from graphs.narrative_beat import build
 from nodes.context import Context
@@ -35,7 +36,6 @@ from prompts.narrative_beat import (
     teaser_messages,
 )
 from services.container import CHECKPOINT_TYPES
-from services.goals import stable_id
 from services.llm.answers.narrative_beat import answer_beat_teaser, answer_story_beat
 from services.llm.gateway import ModelGateway
 from services.narrative import beat_notification_key

@@ -19,12 +19,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from core.settings import Settings
+from domain.ids import stable_id
 from graphs.personalized_nudge import build
 from nodes.context import Context
 from nodes.personalized_nudge import schedule
 from prompts.personalized_nudge import GOAL, MEMORIES_OPEN, SAFE_SUBJECT, read_brief, safe_draft, tone_of
 from services.container import CHECKPOINT_TYPES
-from services.goals import stable_id
 from services.llm.gateway import ModelGateway
 from services.nudges import Activity, nudge_id
 from state.engagement import NudgeDraft

@@ -19,6 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import Invalid, NotFound
 from core.settings import Settings
+from domain.ids import stable_id
 from domain.narrative import highlight_reel_due
 from graphs.weekly_insights import build
 from nodes.context import Context
@@ -30,7 +31,6 @@ from prompts.weekly_insights import (
     parse_week_data,
     patterns_from_data,
 )
-from services.goals import stable_id
 from services.llm.gateway import ModelGateway
 from state.engagement import WeeklyInsight
 from state.schemas import Progress
