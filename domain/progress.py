@@ -6,14 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
+
+from domain.calendar import local_day
 
 Zone = Literal["red", "yellow", "green"]
-
-
-def local_day(at: datetime, tz: str) -> date:
-    """The user's calendar day of an aware timestamp (DST-safe: zoneinfo does the offsets)."""
-    return at.astimezone(ZoneInfo(tz)).date()
 
 
 def streak_days(completions: Iterable[datetime], *, now: datetime, tz: str) -> int:

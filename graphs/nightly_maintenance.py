@@ -16,7 +16,7 @@ from langgraph.graph import END, START, StateGraph
 
 from core.settings import Settings
 from nodes.context import Context, fallback
-from nodes.weekly_quests import (
+from nodes.nightly_maintenance import (
     NIGHTLY,
     check_hidden_quests,
     consolidate_progress,
@@ -25,7 +25,7 @@ from nodes.weekly_quests import (
     report,
     update_dci,
 )
-from state.weekly_quests import MaintenanceInput, MaintenanceState
+from state.nightly_maintenance import MaintenanceInput, MaintenanceState
 
 GRAPH = NIGHTLY
 TASKS = (prune_task_memories, consolidate_progress, update_dci, check_hidden_quests)

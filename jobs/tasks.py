@@ -21,16 +21,16 @@ from psycopg_pool import PoolTimeout
 
 from core.errors import DelightError, Unavailable
 from core.logging import get_logger
+from domain.calendar import iso_week
 from domain.ids import stable_id
 from domain.nudges import MIN_DAYS_INACTIVE
 from engine import Engine, RunRequest
 from nodes.fanout import bounded_map
-from nodes.weekly_quests import iso_week
 from services.container import Services
 from services.llm.retry import is_transient
 from services.runs import RunRecord, thread_for
 from services.senders import Sender, build_senders
-from state.personalized_nudge import Nudge
+from state.nudges import Nudge
 
 log = get_logger("delight.jobs")
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from langgraph.runtime import Runtime
 
 from core.errors import NotFound
+from domain.calendar import local_day, local_midnight
 from domain.ids import stable_id
 from domain.missions import choose_path, energy_level, energy_with_feeling, priority_score, priority_triad
-from domain.progress import local_day
 from nodes.context import Context, _emit, log, observed
 from prompts.adaptive_mission import (
     CELEBRATION,
@@ -27,8 +26,8 @@ from prompts.adaptive_mission import (
 )
 from prompts.common import emotion_messages
 from services.adaptive import adaptive_reads
-from state.adaptive_mission import AdaptiveState
-from state.goals import ChallengeDraft, Goal, Mission
+from state.adaptive_mission import AdaptiveState, ChallengeDraft
+from state.goals import Goal, Mission
 from state.schemas import Emotion, EmotionScores
 
 GRAPH = "adaptive_mission"
@@ -36,11 +35,6 @@ DAY = timedelta(hours=24)
 RECENT_MESSAGES = 3  # the latest user messages read when no feeling is given
 MAX_FEELING_CHARS = 5000  # the chat API's message cap; bounds the scoring call's cost
 TRIAD_CANDIDATES = 500  # pending missions considered for the triad
-
-
-def local_midnight(now: datetime, tz: str) -> datetime:
-    """The start of the user's local calendar day containing `now` (aware)."""
-    return datetime.combine(local_day(now, tz), time(0), tzinfo=ZoneInfo(tz))
 
 
 def daily_index(user_id: uuid.UUID, day: date, n: int) -> int:

@@ -17,12 +17,15 @@ from nodes.context import Context, _emit, observed
 from prompts.goal_decomposition import analysis_messages, milestone_messages, mission_messages
 from state.goal_decomposition import (
     DecompositionState,
+    GoalAnalysis,
+    MilestoneDraft,
+    MilestonePlan,
     MilestoneTask,
+    MissionPlan,
     goal_of,
     milestone_drafts,
     mission_drafts,
 )
-from state.goals import GoalAnalysis, MilestoneDraft, MilestonePlan, MissionPlan
 
 GRAPH = "goal_decomposition"
 

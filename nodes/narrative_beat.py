@@ -30,8 +30,8 @@ from prompts.narrative_beat import (
     teaser_messages,
 )
 from services.narrative import beat_notification_key
-from state.engagement import BeatTeaser, StoryBeat
-from state.narrative_beat import Json, NarrativeState, empty_usage, usage_entry
+from state.narrative_beat import BeatTeaser, Json, NarrativeState, StoryBeat
+from state.reducers import empty_usage, usage_entry
 
 GRAPH = "narrative_beat"
 PROJECT_MEMORY_LIMIT = 10
@@ -170,7 +170,7 @@ async def load_goal(state: NarrativeState, runtime: Runtime[Context]) -> dict:
         "goal_id": goal.id,
         "goal": goal.model_dump(mode="json"),
         "degraded": Overwrite([]),
-        "usage": Overwrite(empty_usage()),
+        "usage": Overwrite(empty_usage(by_site=True)),
     }
 
 

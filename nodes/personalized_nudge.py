@@ -31,8 +31,8 @@ from prompts.personalized_nudge import (
     write_messages,
 )
 from services.nudges import nudge_key
-from state.engagement import NudgeDraft
-from state.personalized_nudge import NudgePreferences, NudgeState
+from state.nudges import NudgePreferences
+from state.personalized_nudge import NudgeDraft, NudgeState
 
 GRAPH = "personalized_nudge"
 MAX_GOALS = 3  # active goal titles handed to the prompt (newest first)

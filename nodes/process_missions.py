@@ -37,8 +37,7 @@ from core.logging import get_logger
 from domain.missions import priority_score
 from nodes.context import Context, _emit, observed
 from prompts.process_missions import prepare_messages
-from state.goals import MissionPrep
-from state.process_missions import MAX_BATCH, MissionResult, MissionTask, ProcessingState
+from state.process_missions import MAX_BATCH, MissionPrep, MissionResult, MissionTask, ProcessingState
 
 GRAPH = "process_missions"
 SITE = "missions.prepare"

@@ -18,20 +18,14 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from core.errors import NotFound
+from domain.calendar import WEEKDAYS, insight_window, week_of
 from domain.ids import stable_id
 from domain.narrative import highlight_reel_due
 from nodes.context import Context, observed
 from prompts.weekly_insights import insight_memory, insight_messages, insight_text, patterns_messages
-from state.engagement import WeeklyInsight, WeeklyPatterns
+from state.reducers import empty_usage
 from state.schemas import Progress
-from state.weekly_insights import (
-    NO_USAGE,
-    WEEKDAYS,
-    InsightsState,
-    InsightView,
-    insight_window,
-    week_of,
-)
+from state.weekly_insights import InsightsState, InsightView, WeeklyInsight, WeeklyPatterns
 
 GRAPH = "weekly_insights"
 BRANCHES = ("load_task_memories", "compute_dci", "completion_stats")
@@ -93,7 +87,7 @@ async def resolve_week(state: InsightsState, runtime: Runtime[Context]) -> dict:
         "stored": existing is not None and not degraded,
         "replace": degraded,
         "degraded": Overwrite([]),
-        "usage": Overwrite(dict(NO_USAGE)),
+        "usage": Overwrite(empty_usage()),
     }
     if existing is not None and not degraded:
         update |= {"insight": view(existing), "created": False}

@@ -12,7 +12,8 @@ from typing import Any, Final
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from prompts.common import brief, parse_brief
-from state.goals import ChallengeDraft, Goal
+from state.adaptive_mission import ChallengeDraft
+from state.goals import Goal
 
 # --- self-care and celebration (data) --------------------------------------------------------
 

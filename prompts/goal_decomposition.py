@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from prompts.common import brief, parse_brief
-from state.goals import Goal, GoalAnalysis, MilestoneDraft
+from state.goal_decomposition import GoalAnalysis, MilestoneDraft
+from state.goals import Goal
 
 # Brief fields (also read back by services/llm/answers/goal_decomposition.py).
 GOAL = "Goal"

@@ -29,7 +29,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from domain.nudges import shaming_phrase
 from prompts.common import brief, data_block, one_line, parse_brief
-from state.engagement import NudgeDraft
+from state.personalized_nudge import NudgeDraft
 
 # Brief fields (also read back by services/llm/answers/personalized_nudge.py).
 TONE: Final = "Tone"

@@ -14,7 +14,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from prompts.common import data_block as _data_block
 from prompts.common import parse_data_object
-from state.engagement import WeeklyInsight, WeeklyPatterns
+from state.weekly_insights import WeeklyInsight, WeeklyPatterns
 
 DATA_TAG: Final = "week_data"
 DATA_OPEN: Final = f"<{DATA_TAG}>"

@@ -12,7 +12,8 @@ from domain.ids import stable_id
 from domain.missions import priority_score
 from services.db import Database
 from services.missions import MISSION_COLS, OPEN_STATUSES, mission_from_row
-from state.goals import Goal, MilestoneDraft, MissionDraft
+from state.goal_decomposition import MilestoneDraft, MissionDraft
+from state.goals import Goal
 
 
 def _goal(row: dict[str, Any]) -> Goal:

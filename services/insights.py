@@ -13,8 +13,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from domain.calendar import WEEKDAYS
 from services.db import Database
-from state.weekly_insights import WEEKDAYS
 
 _COLS = "id, week, text, dci, stats, highlight_reel, created_at"
 TOP_MISSIONS = 5

@@ -13,7 +13,7 @@ from core.errors import NotFound
 from core.logging import get_logger
 from domain.ids import stable_id
 from services.db import Database
-from state.personalized_nudge import Nudge
+from state.nudges import Nudge
 
 log = get_logger("delight.nudges")
 

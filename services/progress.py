@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from domain.progress import DciInputs, dci, dci_terms, dci_zone, local_day, streak_from_days
+from domain.calendar import local_day
+from domain.progress import DciInputs, dci, dci_terms, dci_zone, streak_from_days
 from services.db import Database
 from state.schemas import Progress
 

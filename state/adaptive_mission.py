@@ -1,7 +1,8 @@
-"""Typed state of the adaptive_mission graph (seed Pattern 3: conditional branching).
+"""Typed state of the adaptive_mission graph (seed Pattern 3: conditional branching), and the
+challenge path's structured LLM output.
 
-Everything in it is plain JSON (missions and the emotion as dicts), so a checkpointed run (the
-background runner's `run:<id>` threads) needs no extra types on the strict msgpack allow-list.
+Everything in the state is plain JSON (missions and the emotion as dicts), so a checkpointed run
+(the background runner's `run:<id>` threads) needs no extra types on the strict msgpack allow-list.
 The TypedDicts come from `typing_extensions`: on Python 3.11 pydantic can build the JSON schemas
 LangGraph serves (input, output, state) only from those, not from `typing.TypedDict`.
 """
@@ -9,11 +10,21 @@ LangGraph serves (input, output, state) only from those, not from `typing.TypedD
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Field
 from typing_extensions import TypedDict
 
-from state.goals import AdaptivePath, Energy
+from state.goal_decomposition import MissionDraft
+from state.goals import Energy
+
+AdaptivePath = Literal["self_care", "challenge", "celebration", "triad"]
+
+
+class ChallengeDraft(MissionDraft):
+    """adaptive_mission's challenge path: one stretching mission toward an active goal."""
+
+    why: str = Field(min_length=1, max_length=300, description="Why this stretches the user, one sentence")
 
 
 class AdaptiveInput(TypedDict, total=False):
@@ -22,12 +33,12 @@ class AdaptiveInput(TypedDict, total=False):
 
 
 class AdaptiveOutput(TypedDict, total=False):
-    path: AdaptivePath
+    path: AdaptivePath  # the one path taken: self_care, challenge, celebration or triad
     reason: str  # why this path, with the numbers it was decided on
     missions: list[dict[str, Any]]  # `Mission.model_dump(mode="json")` each
     emotion: dict[str, Any]  # {"dominant": str, "scores": {label: 0-1}}
-    energy: Energy
-    completed_last_day: int
+    energy: Energy  # the energy the decision used (the stated feeling may change the assessed one)
+    completed_last_day: int  # missions completed in the 24 h before the run's clock
     degraded: list[str]  # nodes that fell back to a default value
 
 

@@ -1,65 +1,95 @@
-"""State of the goal_decomposition workflow (seed Pattern 2, sequential pipeline).
+"""State of the goal_decomposition workflow (seed Pattern 2, sequential pipeline), and the models
+it asks the LLM for (analysis, milestone plan, mission plan).
 
-Values in this state are plain JSON-ready data (`model_dump(mode="json")` of the `state.goals`
-models), never the pydantic objects themselves: checkpoints are deserialised with a strict
-allow-list (`services.container.CHECKPOINT_TYPES`), and a dict round-trips through it unchanged,
-so a resumed run sees exactly what the interrupted one wrote. Nodes re-validate with the models
-where they need them (`goal_of`, `milestone_drafts`, `mission_drafts`).
+Values in this state are plain JSON-ready data (`model_dump(mode="json")` of the models), never
+the pydantic objects themselves: checkpoints are deserialised with a strict allow-list
+(`services.container.CHECKPOINT_TYPES`), and a dict round-trips through it unchanged, so a
+resumed run sees exactly what the interrupted one wrote. Nodes re-validate with the models where
+they need them (`goal_of`, `milestone_drafts`, `mission_drafts`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
-from state.goals import Goal, MilestoneDraft, MissionDraft
+from state.goals import Energy, Goal
+from state.reducers import merge_keyed
 
 Json = dict[str, Any]
 
 
-def merge_by_sequence(
-    left: dict[int, list[Json]] | None, right: dict[int, list[Json]] | None
-) -> dict[int, list[Json]]:
-    """Reducer of the per-milestone results written by the parallel `plan_missions` tasks.
-    Keyed by milestone sequence: a task that runs again (retry, resumed run) replaces its own
-    entry instead of adding a second one."""
-    return {**(left or {}), **(right or {})}
+# --- structured LLM output -------------------------------------------------------------------
+
+
+class GoalAnalysis(BaseModel):
+    """Step 2 of the decomposition: how big the goal is."""
+
+    complexity: Literal["low", "medium", "high"]  # drives the plan's size
+    estimated_weeks: int = Field(ge=1, le=104)  # rough duration of the whole goal
+    milestone_count: int = Field(ge=3, le=7, description="How many milestones, 3-7")
+    themes: list[str] = Field(default_factory=list, max_length=8)  # what the plan should cover
+    rationale: str = Field(max_length=600)  # why this size, in the model's words
+
+
+class MilestoneDraft(BaseModel):
+    title: str = Field(min_length=1, max_length=200)  # the milestone, in a few words
+    description: str = Field("", max_length=1000)  # what reaching it means
+
+
+class MilestonePlan(BaseModel):
+    milestones: list[MilestoneDraft] = Field(min_length=3, max_length=7)  # in order
+
+
+class MissionDraft(BaseModel):
+    title: str = Field(min_length=1, max_length=200)  # what to do, in a few words
+    description: str = Field("", max_length=1000)  # how, and why it helps
+    estimated_minutes: int = Field(ge=5, le=120)  # the domain's mission length
+    energy_level: Energy  # low, medium or high
+
+
+class MissionPlan(BaseModel):
+    missions: list[MissionDraft] = Field(min_length=1, max_length=5)  # one milestone's missions
+
+
+# --- graph state -------------------------------------------------------------------------------
 
 
 class DecompositionInput(TypedDict):
-    goal_id: str
+    goal_id: str  # the goal to plan; the user is the run's context user (someone else's: NotFound)
 
 
 class DecompositionOutput(TypedDict, total=False):
-    goal_id: str
+    goal_id: str  # the goal planned
     created: bool  # False when the goal already had a plan (nothing was generated or stored)
-    milestones: int
-    missions: int
+    milestones: int  # milestones in the stored plan
+    missions: int  # missions in the stored plan
     plan: Json  # `Goals.plan(goal_id)`: the stored milestones with their missions
     complexity: str | None  # GoalAnalysis.complexity; None when no new plan was made
 
 
 class DecompositionState(DecompositionInput, total=False):
     # outputs
-    created: bool
-    milestones: int
-    missions: int
-    plan: Json
-    complexity: str | None
+    created: bool  # see DecompositionOutput
+    milestones: int  # see DecompositionOutput
+    missions: int  # see DecompositionOutput
+    plan: Json  # see DecompositionOutput
+    complexity: str | None  # see DecompositionOutput
     # working values
     goal: Json  # Goal
     has_plan: bool  # set by load_goal on every run: the goal already has milestones
     analysis: Json  # GoalAnalysis
     milestone_plan: list[Json]  # MilestoneDraft, in sequence order (sequence = index + 1)
-    mission_plans: Annotated[dict[int, list[Json]], merge_by_sequence]  # sequence -> MissionDraft
+    mission_plans: Annotated[dict[int, list[Json]], merge_keyed]  # sequence -> its MissionDrafts
 
 
 class MilestoneTask(TypedDict):
     """What one `plan_missions` task receives through `Send`."""
 
-    goal: Json
-    analysis: Json
+    goal: Json  # Goal
+    analysis: Json  # GoalAnalysis
     sequence: int  # 1-based
     total: int  # how many milestones the plan has
     milestone: Json  # MilestoneDraft

@@ -1,94 +1,49 @@
-"""Value objects and structured LLM output of the goal and mission workflows."""
+"""The goal and mission entities (rows of `goals` and `missions`), as services return them and
+workflows carry them. The models the workflows ask the LLM for live in each workflow's own state
+module (e.g. `state.goal_decomposition.MilestonePlan`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 ValueCategory = Literal["health", "craft", "growth", "connection"]
 GoalStatus = Literal["active", "paused", "completed", "archived"]
 Energy = Literal["low", "medium", "high"]
 MissionStatus = Literal["pending", "in_progress", "completed", "deferred", "archived"]
 MissionKind = Literal["regular", "self_care", "challenge", "celebration", "quest"]
-AdaptivePath = Literal["self_care", "challenge", "celebration", "triad"]
 
 
 class Goal(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    id: str
-    user_id: str
-    title: str
-    description: str = ""
-    value_category: ValueCategory
-    target_date: dt.date | None = None
-    status: GoalStatus = "active"
-    emotional_driver: str | None = None
-    created_at: dt.datetime | None = None
+    id: str  # goals.id (a UUID, as text)
+    user_id: str  # the owner (users.id)
+    title: str  # 1-200 characters
+    description: str = ""  # <= 2000 characters
+    value_category: ValueCategory  # health, craft, growth or connection
+    target_date: dt.date | None = None  # when the user wants it done, if they said
+    status: GoalStatus = "active"  # active, paused, completed or archived
+    emotional_driver: str | None = None  # the dominant emotion when the goal was created
+    created_at: dt.datetime | None = None  # when the goal was created
 
 
 class Mission(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    id: str
-    goal_id: str | None = None
-    milestone_id: str | None = None
-    title: str
-    description: str = ""
-    estimated_minutes: int
-    energy_level: Energy
-    value_category: str | None = None
-    priority_score: float = 0.0
-    status: MissionStatus = "pending"
-    kind: MissionKind = "regular"
-    first_step: str | None = None
-    created_at: dt.datetime | None = None
-    completed_at: dt.datetime | None = None
-
-
-# --- structured LLM output -------------------------------------------------------------------
-
-
-class GoalAnalysis(BaseModel):
-    """Step 2 of the decomposition: how big the goal is."""
-
-    complexity: Literal["low", "medium", "high"]
-    estimated_weeks: int = Field(ge=1, le=104)
-    milestone_count: int = Field(ge=3, le=7, description="How many milestones, 3-7")
-    themes: list[str] = Field(default_factory=list, max_length=8)
-    rationale: str = Field(max_length=600)
-
-
-class MilestoneDraft(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=1000)
-
-
-class MilestonePlan(BaseModel):
-    milestones: list[MilestoneDraft] = Field(min_length=3, max_length=7)
-
-
-class MissionDraft(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=1000)
-    estimated_minutes: int = Field(ge=5, le=120)
-    energy_level: Energy
-
-
-class MissionPlan(BaseModel):
-    missions: list[MissionDraft] = Field(min_length=1, max_length=5)
-
-
-class MissionPrep(BaseModel):
-    """process_missions: one small, concrete first step and a line of encouragement."""
-
-    first_step: str = Field(min_length=1, max_length=300)
-    encouragement: str = Field(min_length=1, max_length=300)
-
-
-class ChallengeDraft(MissionDraft):
-    """adaptive_mission's challenge path: one stretching mission toward an active goal."""
-
-    why: str = Field(min_length=1, max_length=300, description="Why this stretches the user, one sentence")
+    id: str  # missions.id
+    goal_id: str | None = None  # the goal it serves (None: a self-care or celebration mission)
+    milestone_id: str | None = None  # its milestone in the goal's plan, if it came from one
+    title: str  # what to do, in a few words
+    description: str = ""  # how, and why it helps
+    estimated_minutes: int  # 5-120
+    energy_level: Energy  # low, medium or high
+    value_category: str | None = None  # the goal's category (or the path's: health for self-care)
+    priority_score: float = 0.0  # domain.missions.priority_score: higher comes first
+    status: MissionStatus = "pending"  # pending, in_progress, completed, deferred or archived
+    kind: MissionKind = "regular"  # regular, self_care, challenge, celebration or quest
+    first_step: str | None = None  # process_missions' small concrete first step, once prepared
+    created_at: dt.datetime | None = None  # when the mission was created
+    completed_at: dt.datetime | None = None  # when it was completed

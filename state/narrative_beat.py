@@ -1,9 +1,9 @@
-"""State of the narrative_beat workflow (seed: "Epic 2 + Epic 4: Narrative Generation with Memory").
+"""State of the narrative_beat workflow (seed: "Epic 2 + Epic 4: Narrative Generation with Memory"),
+and the two models it asks the LLM for (the story on the premium model, the teaser on the cheap one).
 
-Everything in it is plain JSON (dicts, lists, strings, ISO timestamps), like goal_decomposition's
-state: a checkpointed run needs no extra types on the strict msgpack allow-list, and a resumed run
-sees exactly what the interrupted one wrote. The model answers (`StoryBeat`, `BeatTeaser`) live in
-`state.engagement`.
+Everything in the state is plain JSON (dicts, lists, strings, ISO timestamps), like
+goal_decomposition's state: a checkpointed run needs no extra types on the strict msgpack
+allow-list, and a resumed run sees exactly what the interrupted one wrote.
 """
 
 from __future__ import annotations
@@ -11,43 +11,43 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any
 
+from pydantic import BaseModel, Field, field_validator
 from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
-from state.schemas import Usage
+from state.reducers import add_usage
 
 Json = dict[str, Any]
 
-_USAGE_FIELDS = ("input_tokens", "output_tokens", "cost_usd", "calls")
+
+# --- structured LLM output -------------------------------------------------------------------
 
 
-def _sum(left: Json, right: Json) -> Json:
-    total = {k: (left.get(k) or 0) + (right.get(k) or 0) for k in _USAGE_FIELDS}
-    total["cost_usd"] = round(total["cost_usd"], 8)
-    return total
+class StoryBeat(BaseModel):
+    """narrative_beat's story (premium model): 200-400 words, woven from the user's memories."""
+
+    title: str = Field(min_length=1, max_length=120)  # the beat's title, shown with it
+    text: str = Field(description="The story beat, 200-400 words")
+
+    @field_validator("text")
+    @classmethod
+    def _length(cls, v: str) -> str:
+        words = len(v.split())
+        if not 200 <= words <= 400:
+            raise ValueError(f"text must be 200-400 words, got {words}")
+        return v
 
 
-def empty_usage() -> Json:
-    return {**_sum({}, {}), "by_site": {}}
+class BeatTeaser(BaseModel):
+    """narrative_beat's in-app teaser (cheap model), written in parallel with the story."""
+
+    teaser: str = Field(min_length=1, max_length=160)  # one line, shown in the notification
 
 
-def usage_entry(site: str, usage: Usage) -> Json:
-    """One model call site's usage, in the shape `add_usage` accumulates."""
-    one = _sum(usage.model_dump(include=set(_USAGE_FIELDS)), {})
-    return {**one, "by_site": {site: one}}
-
-
-def add_usage(left: Json | None, right: Json | None) -> Json:
-    """Reducer of the usage the parallel model calls write: totals plus a per-call-site breakdown
-    (`{"input_tokens", "output_tokens", "cost_usd", "calls", "by_site": {site: {...}}}`)."""
-    left, right = left or {}, right or {}
-    by_site = dict(left.get("by_site") or {})
-    for site, one in (right.get("by_site") or {}).items():
-        by_site[site] = _sum(by_site.get(site, {}), one)
-    return {**_sum(left, right), "by_site": by_site}
+# --- graph state -------------------------------------------------------------------------------
 
 
 class NarrativeInput(TypedDict):
-    goal_id: str
+    goal_id: str  # the goal whose story moves on; the user is the run's context user
 
 
 class NarrativeOutput(TypedDict, total=False):
@@ -57,14 +57,14 @@ class NarrativeOutput(TypedDict, total=False):
     teaser: str | None  # the in-app teaser line (None for an earlier beat whose teaser is unknown)
     unlocks: list[Json]  # hidden quests this beat unlocked: {key, title, description}
     degraded: list[str]  # nodes that fell back to a default value
-    usage: Json  # see `add_usage`; zero when no model was called
+    usage: Json  # totals and `by_site` (state.reducers.add_usage); zero when no model was called
 
 
 class NarrativeState(NarrativeInput, NarrativeOutput, total=False):
     # Written by parallel branches (and their fallbacks), hence the reducers. `load_goal` resets
     # both at the start of every run, so a thread's runs do not accumulate them.
     degraded: Annotated[list[str], operator.add]
-    usage: Annotated[Json, add_usage]
+    usage: Annotated[Json, add_usage]  # see NarrativeOutput
     # gathered in parallel
     goal: Json  # Goal.model_dump(mode="json")
     project_memories: list[Json]  # {id, content, created_at, tags}, newest first
@@ -72,7 +72,7 @@ class NarrativeState(NarrativeInput, NarrativeOutput, total=False):
     progress: Json | None  # NarrativeStore.goal_progress + streak_days; None when degraded
     # the pipeline
     triggers: Json  # domain.narrative.Triggers as a dict
-    beat_type: str
-    trigger_key: str
+    beat_type: str  # progression, character_moment, hidden_quest_unlock or milestone
+    trigger_key: str  # what the beat is for (one beat per key): e.g. "milestone:2"
     existing: bool  # the trigger already had a beat: the run ends after select_beat
     story: Json  # StoryBeat

@@ -1,5 +1,7 @@
-"""Pydantic models shared by graphs, services and the API: structured LLM output and the small
-value objects that travel in graph state. Nothing here does I/O."""
+"""Values shared by workflows, services and the API: the emotion scores (what three workflows ask
+the model for), a recalled memory, progress with its DCI, and model usage. Nothing here does I/O.
+Chat checkpoints hold these models: a class moved out of this module would no longer load from
+an existing thread (the checkpointer's allow-list names each class by module)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ class Emotion(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    dominant: str = "neutral"
+    dominant: str = "neutral"  # the highest-scoring label ("neutral" when nothing scores)
+    # label -> score in [0, 1], rounded to 4 places
     scores: dict[str, float] = Field(default_factory=lambda: {"neutral": 1.0})
 
     @classmethod
@@ -34,13 +37,14 @@ class Emotion(BaseModel):
 class EmotionScores(BaseModel):
     """LLM-facing emotion scores, each in [0, 1]."""
 
-    joy: float = Field(0.0, ge=0, le=1)
-    love: float = Field(0.0, ge=0, le=1)
-    surprise: float = Field(0.0, ge=0, le=1)
-    sadness: float = Field(0.0, ge=0, le=1)
-    anger: float = Field(0.0, ge=0, le=1)
-    fear: float = Field(0.0, ge=0, le=1)
-    neutral: float = Field(0.0, ge=0, le=1)
+    # The seven labels of DOMAIN.md. (A model's docstring reaches the model; comments do not.)
+    joy: float = Field(0.0, ge=0, le=1)  # > 0.8 with high energy: a challenge mission
+    love: float = Field(0.0, ge=0, le=1)  # warmth towards someone or something
+    surprise: float = Field(0.0, ge=0, le=1)  # the unexpected, good or bad
+    sadness: float = Field(0.0, ge=0, le=1)  # > 0.7: a self-care mission
+    anger: float = Field(0.0, ge=0, le=1)  # frustration
+    fear: float = Field(0.0, ge=0, le=1)  # worry, anxiety
+    neutral: float = Field(0.0, ge=0, le=1)  # plain factual text
 
 
 class TurnAnalysis(BaseModel):
@@ -55,17 +59,18 @@ class TurnAnalysis(BaseModel):
             "rephrased in the third person ('The user ...'); null when there is none"
         ),
     )
+    # What kind of durable fact it is (None without one).
     fact_kind: Literal["fact", "preference", "stressor"] | None = None
 
 
 class MemoryHit(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    id: str
-    tier: Tier
-    content: str
-    score: float
-    similarity: float = 0.0
+    id: str  # memories.id
+    tier: Tier  # personal, project or task
+    content: str  # the memory's text
+    score: float  # similarity x recency boost x frequency boost (domain/memory.py)
+    similarity: float = 0.0  # cosine similarity to the query
 
 
 class Progress(BaseModel):
@@ -73,22 +78,22 @@ class Progress(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    window_days: int = 7
-    completed: int = 0
-    skipped: int = 0
-    streak_days: int = 0
-    dci: float = 0.0
-    zone: Literal["red", "yellow", "green"] = "red"
-    terms: dict[str, float] = Field(default_factory=dict)
+    window_days: int = 7  # the DCI window (DCI_WINDOW_DAYS)
+    completed: int = 0  # missions completed in the window
+    skipped: int = 0  # missions skipped in the window
+    streak_days: int = 0  # consecutive local days with a completion
+    dci: float = 0.0  # Daily Consistency Index, 0-1
+    zone: Literal["red", "yellow", "green"] = "red"  # < 0.33 red, 0.33-0.66 yellow, > 0.66 green
+    terms: dict[str, float] = Field(default_factory=dict)  # the DCI's four weighted terms, by name
 
 
 class Usage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    calls: int = 0
+    input_tokens: int = 0  # prompt tokens
+    output_tokens: int = 0  # completion tokens
+    cost_usd: float = 0.0  # priced with MODEL_PRICES
+    calls: int = 0  # model calls counted
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(

@@ -1,97 +1,56 @@
 """State of the weekly_insights workflow (seed: "Epic 2 + Epic 5: Progress Insights with Memory"),
-and the ISO-week helpers it (and the insights routes) use.
+and the two models it asks the LLM for (the week's patterns, then the insight).
 
 Every value in this state is plain JSON (dicts, lists, str, numbers, None; times as ISO strings):
 a checkpointed run needs no entry on the strict msgpack allow-list, and a run's result can be
-stored on its `runs` row as it is.
+stored on its `runs` row as it is. The ISO-week rules (which week, which window) are in
+`domain/calendar.py`.
 """
 
 from __future__ import annotations
 
 import operator
-import re
-from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
-from core.errors import Invalid
+from state.reducers import add_usage
 
 Json = dict[str, Any]
 
-# --- ISO weeks -------------------------------------------------------------------------------------
 
-WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
-WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# --- structured LLM output -------------------------------------------------------------------
 
 
-def parse_week(week: str) -> date:
-    """The Monday of an ISO week written `YYYY-Www` (e.g. "2026-W48"). Anything else, or a week
-    the year does not have (W53 of a 52-week year, W00), raises `Invalid`."""
-    m = WEEK_RE.fullmatch(week) if isinstance(week, str) else None
-    if m is None:
-        raise Invalid(f"week must look like 2026-W48, got {week!r}")
-    try:
-        return date.fromisocalendar(int(m[1]), int(m[2]), 1)
-    except ValueError as err:
-        raise Invalid(f"{week} is not an ISO week") from err
+class WeeklyPatterns(BaseModel):
+    """weekly_insights step 1: what the week's task memories and stats show."""
+
+    patterns: list[str] = Field(min_length=1, max_length=5)  # concrete, with the numbers
+    strongest_day: str | None = None  # the weekday that stood out, if one did
+    friction: str | None = Field(None, max_length=300)  # the main source of friction, if any
 
 
-def week_of(at: datetime, tz: str) -> str:
-    """The ISO week (`YYYY-Www`) of an aware timestamp, in the user's timezone."""
-    year, week, _ = at.astimezone(ZoneInfo(tz)).isocalendar()
-    return f"{year}-W{week:02d}"
+class WeeklyInsight(BaseModel):
+    """weekly_insights step 2: actionable insights from the patterns and the DCI."""
+
+    headline: str = Field(min_length=1, max_length=160)  # the week in one line
+    insights: list[str] = Field(min_length=2, max_length=4, description="Concrete, doable next-week actions")
+    encouragement: str = Field(min_length=1, max_length=300)  # a closing line, never shaming
 
 
-def week_bounds(week: str, tz: str) -> tuple[datetime, datetime]:
-    """[local Monday 00:00, next local Monday 00:00) of the week, as aware datetimes."""
-    monday = parse_week(week)
-    zone = ZoneInfo(tz)
-    return (
-        datetime.combine(monday, time(0), tzinfo=zone),
-        datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone),
-    )
-
-
-def insight_window(week: str, tz: str, now: datetime, days: int = 7) -> tuple[datetime, datetime]:
-    """The [start, end) the week's insight reads. A finished week: the whole week (local Monday
-    to Monday). The week in progress: the last `days` days up to `now` (the seed's "last 7
-    days"). A week that has not started raises `Invalid`."""
-    start, end = week_bounds(week, tz)
-    if start > now:
-        raise Invalid(f"{week} has not started yet")
-    if end <= now:
-        return start, end
-    return now - timedelta(days=days), now
-
-
-# --- graph state -----------------------------------------------------------------------------------
-
-
-def add_usage(left: Json | None, right: Json | None) -> Json:
-    """Reducer of `usage`: token, cost and call counts summed."""
-    a, b = left or {}, right or {}
-    return {
-        "input_tokens": int(a.get("input_tokens", 0)) + int(b.get("input_tokens", 0)),
-        "output_tokens": int(a.get("output_tokens", 0)) + int(b.get("output_tokens", 0)),
-        "cost_usd": round(float(a.get("cost_usd", 0.0)) + float(b.get("cost_usd", 0.0)), 8),
-        "calls": int(a.get("calls", 0)) + int(b.get("calls", 0)),
-    }
-
-
-NO_USAGE: Json = add_usage(None, None)
+# --- graph state -------------------------------------------------------------------------------
 
 
 class InsightView(TypedDict):
     """One stored insight as the graph returns it (`InsightStore` rows without `created_at`)."""
 
-    id: str
-    week: str
-    text: str
-    dci: float
-    stats: Json
-    highlight_reel: Json | None
+    id: str  # insights.id: stable_id(user, week)
+    week: str  # ISO week, e.g. "2026-W48"
+    text: str  # headline, insights and encouragement as one text
+    dci: float  # the DCI at the window's end
+    stats: Json  # the week's numbers, the DCI's terms, the patterns, what degraded
+    highlight_reel: Json | None  # set when earned (DCI >= 0.8 or streak >= 7)
 
 
 class InsightsInput(TypedDict, total=False):
@@ -100,7 +59,7 @@ class InsightsInput(TypedDict, total=False):
 
 
 class InsightsOutput(TypedDict, total=False):
-    insight: InsightView
+    insight: InsightView  # the week's insight (new or as stored)
     created: bool  # False: the week's insight existed and was returned as stored (no LLM call)
     degraded: list[str]  # gathering branches that fell back to an empty value
     usage: Json  # {input_tokens, output_tokens, cost_usd, calls} of this run's model calls
@@ -108,10 +67,10 @@ class InsightsOutput(TypedDict, total=False):
 
 class InsightsState(InsightsInput, total=False):
     # outputs (the reducers let parallel branches write them; `resolve_week` resets both)
-    insight: InsightView
-    created: bool
-    degraded: Annotated[list[str], operator.add]
-    usage: Annotated[Json, add_usage]
+    insight: InsightView  # see InsightsOutput
+    created: bool  # see InsightsOutput
+    degraded: Annotated[list[str], operator.add]  # see InsightsOutput
+    usage: Annotated[Json, add_usage]  # see InsightsOutput
     # working values
     window: Json  # {"start": iso, "end": iso}
     stored: bool  # resolve_week found a complete insight for the week: nothing is regenerated

@@ -9,7 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from state.goals import Goal, MilestoneDraft, MissionDraft
+from state.goal_decomposition import MilestoneDraft, MissionDraft
+from state.goals import Goal
 from tests.conftest import auth
 
 

@@ -21,7 +21,8 @@ from graphs.goal_decomposition import GRAPH, build
 from nodes.context import Context
 from services.llm.answers.goal_decomposition import milestone_count_for
 from services.llm.gateway import ModelGateway
-from state.goals import Goal, GoalAnalysis, MilestonePlan, MissionPlan
+from state.goal_decomposition import GoalAnalysis, MilestonePlan, MissionPlan
+from state.goals import Goal
 from tests.support.decomposition_fakes import PlanModel
 from tests.support.engine import engine_for
 

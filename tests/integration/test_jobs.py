@@ -17,11 +17,11 @@ import pytest
 import redis.asyncio as aioredis
 from arq.worker import Worker
 
+from domain.calendar import iso_week
 from jobs.queue import ArqQueue, InProcessQueue
 from jobs.scheduler import InProcessScheduler, next_runs
 from jobs.tasks import JobHost, job_id, schedule_nightly_maintenance, schedule_weekly_quests
 from jobs.worker import shutdown, startup, worker_settings
-from nodes.weekly_quests import iso_week
 from services.llm.gateway import ModelGateway
 from tests.support.engine import engine_for
 

@@ -17,7 +17,8 @@ from domain.narrative import HIDDEN_QUESTS
 from graphs.narrative_beat import GRAPH, build
 from nodes.context import Context
 from services.narrative import beat_notification_key
-from state.goals import Goal, MilestoneDraft, MissionDraft
+from state.goal_decomposition import MilestoneDraft, MissionDraft
+from state.goals import Goal
 
 pytestmark = pytest.mark.db
 

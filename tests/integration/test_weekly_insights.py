@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from domain.calendar import week_of
 from domain.ids import stable_id
 from graphs.weekly_insights import build
 from nodes.context import Context
-from state.weekly_insights import week_of
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)  # Thursday 19:00 in Paris, 2026-W48
 TZ = "Europe/Paris"

@@ -15,9 +15,9 @@ import uuid
 from pathlib import Path
 
 from core.settings import ROOT
+from domain.calendar import iso_week
 from jobs.queue import ArqQueue, job_key
 from jobs.tasks import job_id
-from nodes.weekly_quests import iso_week
 
 REDIS = "redis://127.0.0.1:6379"
 USERS = 6

@@ -19,7 +19,8 @@ from core.errors import NotFound
 from core.settings import Settings
 from domain.ids import stable_id
 from services.llm.gateway import ModelGateway
-from state.goals import Goal, MilestoneDraft, MissionDraft
+from state.goal_decomposition import MilestoneDraft, MissionDraft
+from state.goals import Goal
 from tests.support.fakes import FakeUsageSink, ScriptedChatModel, _Recorder
 
 Answer = BaseModel | str  # a model instance, or raw text (e.g. JSON that fails the schema)

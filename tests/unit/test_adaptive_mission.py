@@ -21,7 +21,8 @@ from nodes.adaptive_mission import daily_index, local_midnight, top_goal
 from nodes.context import Context
 from prompts.adaptive_mission import SELF_CARE_TEMPLATES, goal_from_prompt
 from services.llm.gateway import ModelGateway
-from state.goals import ChallengeDraft, Goal, Mission
+from state.adaptive_mission import ChallengeDraft
+from state.goals import Goal, Mission
 from state.schemas import EmotionScores
 from tests.support.fakes import (
     Behaviour,

@@ -37,8 +37,16 @@ from services.llm.answers.goal_decomposition import (
     answer_mission_plan,
     milestone_count_for,
 )
-from state.goal_decomposition import DecompositionOutput, merge_by_sequence, mission_drafts
-from state.goals import Goal, GoalAnalysis, MilestonePlan, MissionDraft, MissionPlan
+from state.goal_decomposition import (
+    DecompositionOutput,
+    GoalAnalysis,
+    MilestonePlan,
+    MissionDraft,
+    MissionPlan,
+    mission_drafts,
+)
+from state.goals import Goal
+from state.reducers import merge_keyed
 from tests.support.decomposition_fakes import DecompositionServices, PlanModel, decomposition_services
 from tests.support.fakes import bad_request_error
 
@@ -348,9 +356,9 @@ async def test_a_failed_milestone_resumes_alone_from_a_strict_checkpoint(user) -
 
 def test_results_merge_by_sequence_without_duplicates() -> None:
     a, b, c = [{"title": "a"}], [{"title": "b"}], [{"title": "c"}]
-    assert merge_by_sequence(None, {2: b}) == {2: b}
-    assert merge_by_sequence({1: a, 2: b}, {2: c}) == {1: a, 2: c}  # a re-run replaces its entry
-    assert merge_by_sequence({1: a}, {}) == {1: a}
+    assert merge_keyed(None, {2: b}) == {2: b}
+    assert merge_keyed({1: a, 2: b}, {2: c}) == {1: a, 2: c}  # a re-run replaces its entry
+    assert merge_keyed({1: a}, {}) == {1: a}
 
 
 def test_store_refuses_a_plan_with_a_missing_milestone() -> None:

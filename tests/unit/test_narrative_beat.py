@@ -39,8 +39,8 @@ from services.container import CHECKPOINT_TYPES
 from services.llm.answers.narrative_beat import answer_beat_teaser, answer_story_beat
 from services.llm.gateway import ModelGateway
 from services.narrative import beat_notification_key
-from state.engagement import StoryBeat
 from state.goals import Goal
+from state.narrative_beat import StoryBeat
 from state.schemas import Progress
 from tests.support.fakes import (
     FakeMemory,

@@ -10,7 +10,7 @@ import pytest
 
 from domain.narrative import HIDDEN_QUESTS, QuestTrigger, Triggers, check_unlocks, select_beat
 from nodes.narrative_beat import build_triggers, milestone_key, nothing_new, triggers_json, triggers_of
-from state.narrative_beat import add_usage, empty_usage, usage_entry
+from state.reducers import add_usage, empty_usage, usage_entry
 from state.schemas import Usage
 
 

@@ -34,8 +34,8 @@ from prompts.personalized_nudge import (
     write_messages,
 )
 from services.llm.answers.personalized_nudge import answer_nudge
-from state.engagement import NudgeDraft
-from state.personalized_nudge import TONES, NudgePreferences
+from state.nudges import TONES, NudgePreferences
+from state.personalized_nudge import NudgeDraft
 
 NY, TOKYO = "America/New_York", "Asia/Tokyo"
 

@@ -27,9 +27,9 @@ from prompts.personalized_nudge import GOAL, MEMORIES_OPEN, SAFE_SUBJECT, read_b
 from services.container import CHECKPOINT_TYPES
 from services.llm.gateway import ModelGateway
 from services.nudges import Activity, nudge_id
-from state.engagement import NudgeDraft
 from state.goals import Goal
-from state.personalized_nudge import Nudge
+from state.nudges import Nudge
+from state.personalized_nudge import NudgeDraft
 from state.schemas import Usage
 from tests.support.fakes import (
     FakeMemory,

@@ -22,7 +22,8 @@ from graphs.registry import compile_workflow
 from nodes.context import Context
 from prompts.process_missions import MISSION_CLOSE, find_mission, parse_mission_block, prepare_messages
 from services.llm.answers.process_missions import mission_prep
-from state.goals import Mission, MissionPrep
+from state.goals import Mission
+from state.process_missions import MissionPrep
 from tests.support.fakes import bad_request_error, rate_limit_error
 from tests.support.processing_fakes import INVALID_PREP, ProcessingServices, processing_services
 

@@ -7,16 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.progress import (
-    DCI_WEIGHTS,
-    DciInputs,
-    dci,
-    dci_terms,
-    dci_zone,
-    local_day,
-    streak_days,
-    streak_from_days,
-)
+from domain.calendar import local_day
+from domain.progress import DCI_WEIGHTS, DciInputs, dci, dci_terms, dci_zone, streak_days, streak_from_days
 
 TODAY = date(2026, 3, 10)
 

@@ -19,6 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import Invalid, NotFound
 from core.settings import Settings
+from domain.calendar import insight_window, parse_week, week_bounds, week_of
 from domain.ids import stable_id
 from domain.narrative import highlight_reel_due
 from graphs.weekly_insights import build
@@ -32,9 +33,8 @@ from prompts.weekly_insights import (
     patterns_from_data,
 )
 from services.llm.gateway import ModelGateway
-from state.engagement import WeeklyInsight
 from state.schemas import Progress
-from state.weekly_insights import insight_window, parse_week, week_bounds, week_of
+from state.weekly_insights import WeeklyInsight
 from tests.support.fakes import Behaviour, FakeMemory, FakeProgress, FakeUsageSink, ScriptedChatModel
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)  # a Thursday of 2026-W48

@@ -7,7 +7,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 
 from prompts.adaptive_mission import goal_from_prompt, template_challenge
 from services.llm.offline import register_answer
-from state.goals import ChallengeDraft
+from state.adaptive_mission import ChallengeDraft
 
 
 @register_answer(ChallengeDraft)

@@ -34,7 +34,8 @@ from prompts.goal_decomposition import (
     read_brief,
 )
 from services.llm.offline import last_human_text, register_answer
-from state.goals import Energy, GoalAnalysis, MilestoneDraft, MilestonePlan, MissionDraft, MissionPlan
+from state.goal_decomposition import GoalAnalysis, MilestoneDraft, MilestonePlan, MissionDraft, MissionPlan
+from state.goals import Energy
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _STOP = frozenset(

@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessage
 
 from prompts.narrative_beat import read_data
 from services.llm.offline import register_answer
-from state.engagement import BeatTeaser, StoryBeat
+from state.narrative_beat import BeatTeaser, StoryBeat
 
 MIN_WORDS, MAX_WORDS = 210, 390  # inside StoryBeat's 200-400, with a margin
 QUOTE_WORDS = 30

@@ -11,7 +11,7 @@ from langchain_core.messages import BaseMessage
 
 from prompts.personalized_nudge import GOAL, TONE_GUIDE, channel_of, clip, read_brief, tone_of, usable_goal
 from services.llm.offline import last_human_text, register_answer
-from state.engagement import NudgeDraft
+from state.personalized_nudge import NudgeDraft
 
 # tone -> (message, subject); {goal} is “Title” or "your goals", {step} the tiny step.
 _TEMPLATES: dict[str, tuple[str, str]] = {

@@ -7,7 +7,7 @@ from langchain_core.messages import BaseMessage
 
 from prompts.process_missions import find_mission
 from services.llm.offline import register_answer
-from state.goals import MissionPrep
+from state.process_missions import MissionPrep
 
 MAX_TITLE = 120
 

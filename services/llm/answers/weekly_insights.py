@@ -10,7 +10,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 
 from prompts.weekly_insights import insight_from_data, parse_week_data, patterns_from_data
 from services.llm.offline import register_answer
-from state.engagement import WeeklyInsight, WeeklyPatterns
+from state.weekly_insights import WeeklyInsight, WeeklyPatterns
 
 
 def _week_data(messages: list[BaseMessage]) -> dict[str, Any]:
