@@ -91,6 +91,19 @@ def upgrade() -> None:
         END
         $fn$;
 
+        -- A thread's status follows from its runs: busy while one is pending or running, else
+        -- what its last one left (`p_ended`: error and timeout are `error`; NULL is `idle`).
+        CREATE FUNCTION delight_settle_thread(p_thread text, p_ended text) RETURNS void
+        LANGUAGE sql AS $fn$
+            UPDATE threads SET updated_at = now(), status = CASE
+                    WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = p_thread
+                                 AND status IN ('pending', 'running')) THEN 'busy'
+                    WHEN p_ended IN ('error', 'timeout') THEN 'error'
+                    WHEN p_ended = 'interrupted' THEN 'interrupted'
+                    ELSE 'idle' END
+                WHERE id = p_thread;
+        $fn$;
+
         CREATE FUNCTION delight_submit_run(
             p_run_id uuid, p_thread_id text, p_user_id uuid, p_workflow text, p_queue text,
             p_input jsonb, p_kwargs jsonb, p_context jsonb, p_metadata jsonb, p_thread_metadata jsonb,
@@ -256,13 +269,8 @@ def upgrade() -> None:
                AND EXISTS (SELECT 1 FROM runs WHERE thread_id = v_thread AND status = 'pending') THEN
                 PERFORM pg_notify('dl_all', '{"op": "wake"}');
             END IF;
-            UPDATE threads SET updated_at = now(), status = CASE
-                    WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = v_thread
-                                 AND status IN ('pending', 'running')) THEN 'busy'
-                    WHEN p_status IN ('error', 'timeout') THEN 'error'
-                    WHEN p_status = 'interrupted' THEN 'interrupted'
-                    ELSE coalesce(p_thread_status, 'idle') END
-                WHERE id = v_thread;
+            PERFORM delight_settle_thread(
+                v_thread, CASE WHEN p_status = 'success' THEN p_thread_status ELSE p_status END);
             -- Watchers in other processes learn the end when this commits (its events went first).
             PERFORM delight_tell_watchers(p_run_id, r.watchers, p_owner);
             RETURN jsonb_build_object('outcome', 'done',
@@ -291,11 +299,8 @@ def upgrade() -> None:
                             error = 'cancelled before it started'
                         WHERE id = p_run_id;
                 END IF;
-                UPDATE threads SET updated_at = now(), status = CASE
-                        WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = v_thread
-                                     AND status IN ('pending', 'running')) THEN 'busy'
-                        WHEN p_action = 'interrupt' THEN 'interrupted' ELSE 'idle' END
-                    WHERE id = v_thread;
+                PERFORM delight_settle_thread(
+                    v_thread, CASE WHEN p_action = 'interrupt' THEN 'interrupted' END);
                 PERFORM delight_tell_watchers(p_run_id, r.watchers, NULL);
                 RETURN jsonb_build_object('outcome', 'cancelled', 'status', r.status);
             ELSIF r.status = 'running' THEN
@@ -338,7 +343,7 @@ def downgrade() -> None:
     op.execute(
         """
         DROP FUNCTION delight_submit_run, delight_finish_run, delight_cancel_run, delight_watch_run,
-            delight_tell_watchers;
+            delight_tell_watchers, delight_settle_thread;
         ALTER TABLE nudges DROP COLUMN claimed_at, DROP CONSTRAINT nudges_status_check;
         UPDATE nudges SET status = 'scheduled' WHERE status = 'sending';
         ALTER TABLE nudges ADD CONSTRAINT nudges_status_check

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from core.settings import Settings
 from services.container import Services
 from services.llm.gateway import ModelGateway
 from tests.support.fakes import ScriptedChatModel
+from tests.support.openai_server import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
@@ -41,5 +42,24 @@ def scripted(base: Services) -> Callable[..., tuple[Services, ScriptedChatModel]
         s = base.settings.model_copy(update=settings)
         llm = ModelGateway(s, {"cheap": model, "premium": model}, kind="offline", sink=base.llm.sink)
         return dataclasses.replace(base, settings=s, llm=llm), model
+
+    return make
+
+
+@pytest.fixture
+def model() -> Iterator[FakeOpenAI]:
+    """An OpenAI-compatible server on 127.0.0.1 (the real ChatOpenAI client talks to it)."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def openai_app(settings: Settings, new_database: Callable[[], str], model: FakeOpenAI) -> Callable[..., Any]:
+    """The API on a database of its own, its models behind `model`; `**settings` on top."""
+    from api.app import create_app
+
+    def make(**overrides: Any) -> Any:
+        update = {"database_url": new_database(), "openai_base_url": model.base_url, "openai_api_key": "test"}
+        return create_app(settings.model_copy(update={**update, "llm_backoff_initial_s": 0.01, **overrides}))
 
     return make

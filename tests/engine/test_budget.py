@@ -5,40 +5,20 @@ reaches the model; admins see the ledger and the guard."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from api.app import create_app
 from tests.support.openai_server import FakeOpenAI
-
-
-@pytest.fixture
-def model() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def completions(server: FakeOpenAI) -> list[dict[str, Any]]:
     return [b for b in server.requests if "messages" in b]
 
 
-async def test_past_the_daily_budget_turns_take_the_free_path_and_admins_see_it(  # type: ignore[no-untyped-def]
-    settings, new_database, model
-) -> None:
-    app = create_app(
-        settings.model_copy(
-            update={
-                "database_url": new_database(),
-                "openai_base_url": model.base_url,
-                "openai_api_key": "test",
-                "llm_daily_budget_usd": 0.00005,  # less than one turn
-                "llm_backoff_initial_s": 0.01,
-            }
-        )
-    )
+async def test_past_the_daily_budget_turns_take_the_free_path_and_admins_see_it(openai_app, model) -> None:  # type: ignore[no-untyped-def]
+    app = openai_app(llm_daily_budget_usd=0.00005)  # less than one turn
     user = f"spender-{uuid.uuid4().hex[:6]}"
     me, admin = {"Authorization": f"Bearer dev:{user}"}, {"Authorization": "Bearer dev:admin"}
     async with app.router.lifespan_context(app):

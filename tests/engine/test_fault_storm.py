@@ -7,38 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
-
-from api.app import create_app
-from tests.support.openai_server import FakeOpenAI
 
 USERS, TURNS = 10, 30
 
 
-@pytest.fixture
-def model() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-async def test_three_hundred_turns_in_a_fault_storm_answer_no_500_and_lose_no_message(  # type: ignore[no-untyped-def]
-    settings, new_database, model
-) -> None:
-    app = create_app(
-        settings.model_copy(
-            update={
-                "database_url": new_database(),
-                "openai_base_url": model.base_url,
-                "openai_api_key": "test",
-                "llm_timeout_s": 0.5,  # a hung request is given up after this, then retried
-                "llm_backoff_initial_s": 0.01,
-                "llm_backoff_max_s": 0.05,
-                "branch_timeout_s": 3.0,
-            }
-        )
+async def test_three_hundred_turns_in_a_fault_storm_answer_no_500_and_lose_no_message(
+    openai_app, model
+) -> None:  # type: ignore[no-untyped-def]
+    app = openai_app(
+        llm_timeout_s=0.5,  # a hung request is given up after this, then retried
+        llm_backoff_max_s=0.05,
+        branch_timeout_s=3.0,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
