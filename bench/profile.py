@@ -98,7 +98,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 n += 1
                 user = users[n % len(users)]
                 ctx = Context(
-                    user_id=str(user),
+                    user_id=user,
                     thread_id=threads[user],
                     timezone="UTC",
                     now=datetime.now(UTC),

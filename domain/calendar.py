@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import Invalid
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def valid_timezone(name: str | None, default: str) -> str:
+    """`name` when it is a timezone zoneinfo knows, else `default` (stored values are not
+    trusted: a profile may hold anything)."""
+    if name:
+        try:
+            ZoneInfo(name)
+            return name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return default
 
 
 def local_day(at: datetime, tz: str) -> date:

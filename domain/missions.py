@@ -1,10 +1,12 @@
-"""Energy level, priority score, the priority triad and adaptive-mission routing (DOMAIN.md):
-pure functions, no I/O."""
+"""Energy level, priority score, the priority triad, adaptive-mission routing, and which goal a
+challenge serves (DOMAIN.md): pure functions, no I/O."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, Protocol, TypeVar
 
 Energy = Literal["low", "medium", "high"]
@@ -124,3 +126,34 @@ def choose_path(scores: Mapping[str, float], energy: Energy, completed_last_day:
             f"{completed_last_day} missions completed in the last day: celebrate and rest",
         )
     return "triad", "a steady day: one high-, one medium- and one low-energy mission"
+
+
+def daily_index(user_id: uuid.UUID, day: dt.date, n: int) -> int:
+    """A template index fixed for one user and day, varied across days (stable across
+    processes, unlike `hash`)."""
+    digest = hashlib.sha256(f"{user_id}:{day.isoformat()}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % n
+
+
+class GoalLike(Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> dt.datetime | None: ...
+    @property
+    def target_date(self) -> dt.date | None: ...
+
+
+G = TypeVar("G", bound=GoalLike)
+
+
+def top_goal(goals: Sequence[G]) -> G | None:
+    """The active goal a challenge serves: the nearest target date first (goals without one
+    after those with one), then the most recently created."""
+    active = [g for g in goals if g.status == "active"]
+    if not active:
+        return None
+    newest_first = sorted(
+        active, key=lambda g: g.created_at.timestamp() if g.created_at else 0.0, reverse=True
+    )
+    return min(newest_first, key=lambda g: (g.target_date is None, g.target_date or dt.date.max))

@@ -38,7 +38,7 @@ from engine.bus import Bus
 from engine.events import ERROR, METADATA, Event, RunLog, dump_lines, jsonable, load_lines
 from engine.wire import EVENTS, Formatter
 from graphs.registry import WORKFLOWS, Settlement, Workflow
-from nodes.context import Context
+from nodes.context import make_context
 from services.container import Services
 from services.llm.gateway import free_path
 from services.llm.retry import is_transient
@@ -523,8 +523,8 @@ class Engine:
             "recursion_limit": kw.get("recursion_limit") or RECURSION_LIMIT,
         }
         now = run.context.get("now")
-        ctx = Context(
-            user_id=str(run.user_id) if run.user_id else None,
+        ctx = make_context(
+            run.user_id,
             thread_id=run.thread_id,
             timezone=run.context.get("timezone") or "UTC",
             now=datetime.fromisoformat(now) if now else (run.created_at or datetime.now(UTC)),

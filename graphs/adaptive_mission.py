@@ -14,15 +14,12 @@ domain/missions.py; `route` sends the run down exactly one path.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
-import psycopg
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import RetryPolicy
-from psycopg_pool import PoolTimeout
+from langgraph.graph import END, StateGraph
 
-from core.errors import Unavailable
 from core.settings import Settings, get_settings
+from domain.missions import Path
 from nodes.adaptive_mission import (
     GRAPH,
     assess_emotion,
@@ -37,32 +34,25 @@ from nodes.adaptive_mission import (
     self_care,
     triad,
 )
-from nodes.context import Context, fallback
+from nodes.context import Context, studio_graph
+from nodes.kit import DB_RETRY, Branch, gather
 from state.adaptive_mission import AdaptiveInput, AdaptiveOutput, AdaptiveState
 
-__all__ = ["GRAPH", "build", "graph", "route"]
+__all__ = ["ASSESSMENTS", "GRAPH", "PATHS", "build", "graph", "route"]
 
 ASSESSMENTS = ("assess_emotion", "assess_energy", "count_completions")
-PATHS = ("self_care", "challenge", "celebration", "triad")
-
-# Transient database trouble is worth one more quick attempt; model calls retry inside the
-# gateway (services/llm/retry.py), so they are not listed: one retry layer per call. Path nodes
-# write with deterministic ids (`create_once`), so a retried attempt creates nothing twice.
-DB_RETRY = RetryPolicy(
-    max_attempts=2,
-    initial_interval=0.05,
-    jitter=True,
-    retry_on=(psycopg.OperationalError, PoolTimeout, Unavailable),
-)
+PATHS: tuple[Path, ...] = ("self_care", "challenge", "celebration", "triad")
 
 
-def route(state: AdaptiveState) -> Literal["self_care", "challenge", "celebration", "triad"]:
-    """The path `decide` chose. The return annotation lists every branch, so the compiled graph
-    (and its drawing) has an edge from `decide` to each of the four."""
+def route(state: AdaptiveState) -> Path:
+    """The path `decide` chose. Its return type lists every branch (a `Literal`), so the
+    compiled graph (and its drawing) has an edge from `decide` to each of the four."""
     return state["path"]
 
 
-def build(settings: Settings | None = None) -> StateGraph:
+def build(
+    settings: Settings | None = None,
+) -> StateGraph[AdaptiveState, Context[Any], AdaptiveInput, AdaptiveOutput]:
     s = settings or get_settings()
     g = StateGraph(
         AdaptiveState,
@@ -70,30 +60,15 @@ def build(settings: Settings | None = None) -> StateGraph:
         input_schema=AdaptiveInput,
         output_schema=AdaptiveOutput,
     )
-    g.add_node(
-        assess_emotion,
-        timeout=s.branch_timeout_s,
-        retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, neutral_emotion, then="decide"),
+    # Path nodes write with deterministic ids (`create_once`): a retried attempt creates nothing twice.
+    assessments = (
+        Branch(assess_emotion, neutral_emotion),
+        Branch(assess_energy, medium_energy),
+        Branch(count_completions, no_completions),
     )
-    g.add_node(
-        assess_energy,
-        timeout=s.branch_timeout_s,
-        retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, medium_energy, then="decide"),
-    )
-    g.add_node(
-        count_completions,
-        timeout=s.branch_timeout_s,
-        retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, no_completions, then="decide"),
-    )
-    g.add_node(decide)
+    gather(g, GRAPH, assessments, join=decide, timeout=s.branch_timeout_s)
     for path in (self_care, challenge, celebration, triad):
         g.add_node(path, retry_policy=DB_RETRY)
-    for branch in ASSESSMENTS:
-        g.add_edge(START, branch)
-    g.add_edge(list(ASSESSMENTS), "decide")
     g.add_conditional_edges("decide", route)
     for path_name in PATHS:
         g.add_edge(path_name, END)
@@ -101,4 +76,4 @@ def build(settings: Settings | None = None) -> StateGraph:
 
 
 # For `langgraph.json` / LangGraph Studio, and for direct use: no checkpointer.
-graph = build().compile(name=GRAPH)
+graph = studio_graph(build(), GRAPH)

@@ -14,13 +14,11 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from langchain_core.messages import AIMessage, HumanMessage, convert_to_messages
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Overwrite, RetryPolicy
-from psycopg_pool import PoolTimeout
+from langgraph.graph import END, StateGraph
+from langgraph.types import Overwrite
 
-from core.errors import Invalid, Unavailable
+from core.errors import Invalid
 from core.settings import Settings, get_settings
 from nodes.chat import (
     GRAPH,
@@ -34,55 +32,34 @@ from nodes.chat import (
     remember_exchange,
     retrieve_memories,
 )
-from nodes.context import Context, fallback
+from nodes.context import Context, studio_graph
+from nodes.kit import DB_RETRY, Branch, gather
 from state.chat import ChatInput, ChatOutput, ChatState
 from state.schemas import Usage
 
 if TYPE_CHECKING:
     from graphs.registry import Settlement
 
-# Transient database trouble is worth one more quick attempt; model calls retry inside the
-# gateway (services/llm/retry.py), so they are not listed here: one retry layer per call.
-DB_RETRY = RetryPolicy(
-    max_attempts=2,
-    initial_interval=0.05,
-    jitter=True,
-    retry_on=(psycopg.OperationalError, PoolTimeout, Unavailable),
-)
 
-
-def build(settings: Settings | None = None) -> StateGraph:
+def build(settings: Settings | None = None) -> StateGraph[ChatState, Context[Any], ChatInput, ChatOutput]:
     s = settings or get_settings()
     g = StateGraph(ChatState, context_schema=Context, input_schema=ChatInput, output_schema=ChatOutput)
-    g.add_node(
-        detect_emotion,
-        timeout=s.branch_timeout_s,
-        error_handler=fallback(GRAPH, neutral_emotion, then="compose_reply"),
+    gathering = (
+        Branch(detect_emotion, neutral_emotion, retry=False),  # a model call: the gateway retries
+        Branch(retrieve_memories, no_memories),
+        Branch(load_progress, no_progress),
     )
-    g.add_node(
-        retrieve_memories,
-        timeout=s.branch_timeout_s,
-        retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, no_memories, then="compose_reply"),
+    gather(
+        g, GRAPH, gathering, join=compose_reply, timeout=s.branch_timeout_s, join_timeout=s.reply_timeout_s
     )
-    g.add_node(
-        load_progress,
-        timeout=s.branch_timeout_s,
-        retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, no_progress, then="compose_reply"),
-    )
-    g.add_node(compose_reply, timeout=s.reply_timeout_s)
     g.add_node(remember_exchange, retry_policy=DB_RETRY)
-    for branch in ("detect_emotion", "retrieve_memories", "load_progress"):
-        g.add_edge(START, branch)
-    g.add_edge(["detect_emotion", "retrieve_memories", "load_progress"], "compose_reply")
     g.add_edge("compose_reply", "remember_exchange")
     g.add_edge("remember_exchange", END)
     return g
 
 
 # For `langgraph.json` / LangGraph Studio: no checkpointer (the platform brings its own).
-graph = build().compile(name=GRAPH)
+graph = studio_graph(build(), GRAPH)
 
 
 # --- how the run engine runs a turn (graphs/registry.py: Workflow hooks) ---------------------

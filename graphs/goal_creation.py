@@ -12,11 +12,12 @@ id, so a resumed run does each once.
 
 from __future__ import annotations
 
-from langgraph.graph import END, START, StateGraph
+from typing import Any
+
+from langgraph.graph import END, StateGraph
 
 from core.settings import Settings, get_settings
-from graphs.chat import DB_RETRY
-from nodes.context import Context, fallback
+from nodes.context import Context, studio_graph
 from nodes.goal_creation import (
     GRAPH,
     create_goal,
@@ -28,10 +29,15 @@ from nodes.goal_creation import (
     remember_goal,
     start_decomposition,
 )
+from nodes.kit import DB_RETRY, Branch, gather
 from state.goal_creation import GoalCreationInput, GoalCreationOutput, GoalCreationState
 
+__all__ = ["GRAPH", "build", "graph"]
 
-def build(settings: Settings | None = None) -> StateGraph:
+
+def build(
+    settings: Settings | None = None,
+) -> StateGraph[GoalCreationState, Context[Any], GoalCreationInput, GoalCreationOutput]:
     s = settings or get_settings()
     g = StateGraph(
         GoalCreationState,
@@ -39,24 +45,14 @@ def build(settings: Settings | None = None) -> StateGraph:
         input_schema=GoalCreationInput,
         output_schema=GoalCreationOutput,
     )
-    g.add_node(
-        detect_goal_emotion,
-        timeout=s.branch_timeout_s,
-        error_handler=fallback(GRAPH, neutral_emotion, then="create_goal"),
+    context = (
+        Branch(detect_goal_emotion, neutral_emotion, retry=False),  # a model call: the gateway retries
+        Branch(recall_similar_goals, no_similar_goals),
     )
-    g.add_node(
-        recall_similar_goals,
-        timeout=s.branch_timeout_s,
-        retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, no_similar_goals, then="create_goal"),
-    )
-    g.add_node(create_goal, retry_policy=DB_RETRY)
+    gather(g, GRAPH, context, join=create_goal, timeout=s.branch_timeout_s, join_retry=True)
     g.add_node(remember_goal, retry_policy=DB_RETRY)
     g.add_node(start_decomposition, retry_policy=DB_RETRY)
     g.add_node(notify_created, retry_policy=DB_RETRY)
-    g.add_edge(START, "detect_goal_emotion")
-    g.add_edge(START, "recall_similar_goals")
-    g.add_edge(["detect_goal_emotion", "recall_similar_goals"], "create_goal")
     g.add_edge("create_goal", "remember_goal")
     g.add_edge("remember_goal", "start_decomposition")
     g.add_edge("remember_goal", "notify_created")
@@ -64,4 +60,4 @@ def build(settings: Settings | None = None) -> StateGraph:
     return g
 
 
-graph = build().compile(name=GRAPH)
+graph = studio_graph(build(), GRAPH)

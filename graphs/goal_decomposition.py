@@ -34,23 +34,22 @@ A limit bound with `with_config` survives a per-call config that does not set it
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
 
 from core.settings import Settings, get_settings
-from graphs.chat import DB_RETRY  # one quick retry on transient DB errors; both DB steps are idempotent
-from nodes.context import Context
+from nodes.context import Context, studio_graph
 from nodes.goal_decomposition import (
     GRAPH,
-    after_load,
     analyse_goal,
-    fan_out,
     load_goal,
     plan_milestones,
     plan_missions,
     store_plan,
 )
+from nodes.kit import DB_RETRY  # one quick retry on transient DB errors; both DB steps are idempotent
 from state.goal_decomposition import (
     DecompositionInput,
     DecompositionOutput,
@@ -68,7 +67,35 @@ def run_config(settings: Settings | None = None) -> dict[str, Any]:
     return {"max_concurrency": s.decompose_concurrency}
 
 
-def build(settings: Settings | None = None) -> StateGraph:
+def after_load(state: DecompositionState) -> Literal["analyse_goal", "__end__"]:
+    """A goal that already has a plan is answered as stored (no model call)."""
+    return END if state.get("has_plan") else "analyse_goal"
+
+
+def fan_out(state: DecompositionState) -> list[Send]:
+    """One `plan_missions` task per milestone. They run in one superstep, at most
+    `max_concurrency` at a time (`run_config`)."""
+    milestones = state["milestone_plan"]
+    outline = [m["title"] for m in milestones]
+    return [
+        Send(
+            "plan_missions",
+            MilestoneTask(
+                goal=state["goal"],
+                analysis=state["analysis"],
+                sequence=i,
+                total=len(milestones),
+                milestone=m,
+                others=outline,
+            ),
+        )
+        for i, m in enumerate(milestones, start=1)
+    ]
+
+
+def build(
+    settings: Settings | None = None,
+) -> StateGraph[DecompositionState, Context[Any], DecompositionInput, DecompositionOutput]:
     # `settings` is accepted like every graph's `build`; the limit travels in `run_config`.
     g = StateGraph(
         DecompositionState,
@@ -91,4 +118,4 @@ def build(settings: Settings | None = None) -> StateGraph:
 
 
 # For `langgraph.json` / LangGraph Studio: no checkpointer (the platform brings its own).
-graph = build().compile(name=GRAPH)
+graph = studio_graph(build(), GRAPH)

@@ -24,14 +24,15 @@ Writes come last and are keyed by the beat id (`stable_id(user, goal, trigger_ke
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from langgraph.graph import END, START, StateGraph
 
 from core.settings import Settings, get_settings
-from graphs.chat import DB_RETRY
-from nodes.context import Context, fallback
+from nodes.context import Context, studio_graph
+from nodes.kit import DB_RETRY, Branch, fallback, gather
 from nodes.narrative_beat import (
     GRAPH,
-    after_select,
     analyse_triggers,
     check_unlocks,
     fallback_teaser,
@@ -51,11 +52,18 @@ from state.narrative_beat import NarrativeInput, NarrativeOutput, NarrativeState
 
 __all__ = ["GRAPH", "build", "graph"]
 
-BRANCHES = ("load_project_memories", "load_narrative_prefs", "load_goal_progress")
-WRITERS = ("write_story", "write_teaser")
+Writer = Literal["write_story", "write_teaser"]
+WRITERS: tuple[Writer, ...] = ("write_story", "write_teaser")
 
 
-def build(settings: Settings | None = None) -> StateGraph:
+def after_select(state: NarrativeState) -> list[Writer] | Literal["__end__"]:
+    """Both writers at once (one superstep), or END when the trigger already has its beat."""
+    return END if state.get("existing") else list(WRITERS)
+
+
+def build(
+    settings: Settings | None = None,
+) -> StateGraph[NarrativeState, Context[Any], NarrativeInput, NarrativeOutput]:
     s = settings or get_settings()
     g = StateGraph(
         NarrativeState,
@@ -64,18 +72,12 @@ def build(settings: Settings | None = None) -> StateGraph:
         output_schema=NarrativeOutput,
     )
     g.add_node(load_goal, retry_policy=DB_RETRY)
-    for node, degrade in (
-        (load_project_memories, no_project_memories),
-        (load_narrative_prefs, no_narrative_prefs),
-        (load_goal_progress, no_progress),
-    ):
-        g.add_node(
-            node,
-            timeout=s.branch_timeout_s,
-            retry_policy=DB_RETRY,
-            error_handler=fallback(GRAPH, degrade, then="analyse_triggers"),
-        )
-    g.add_node(analyse_triggers)
+    loaders = (
+        Branch(load_project_memories, no_project_memories),
+        Branch(load_narrative_prefs, no_narrative_prefs),
+        Branch(load_goal_progress, no_progress),
+    )
+    gather(g, GRAPH, loaders, join=analyse_triggers, timeout=s.branch_timeout_s, after="load_goal")
     g.add_node(select_beat, retry_policy=DB_RETRY)
     # Model calls retry inside the gateway (one retry layer per call).
     g.add_node(write_story, timeout=s.reply_timeout_s)
@@ -87,9 +89,6 @@ def build(settings: Settings | None = None) -> StateGraph:
     g.add_node(check_unlocks, retry_policy=DB_RETRY)
     g.add_node(store_beat, retry_policy=DB_RETRY)
     g.add_edge(START, "load_goal")
-    for branch in BRANCHES:
-        g.add_edge("load_goal", branch)
-    g.add_edge(list(BRANCHES), "analyse_triggers")
     g.add_edge("analyse_triggers", "select_beat")
     g.add_conditional_edges("select_beat", after_select, [*WRITERS, END])
     g.add_edge(list(WRITERS), "check_unlocks")
@@ -99,4 +98,4 @@ def build(settings: Settings | None = None) -> StateGraph:
 
 
 # For `langgraph.json` / LangGraph Studio: no checkpointer (the platform brings its own).
-graph = build().compile(name=GRAPH)
+graph = studio_graph(build(), GRAPH)

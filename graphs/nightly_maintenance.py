@@ -12,12 +12,15 @@ per-user tasks fan out under JOB_CONCURRENCY with per-user failure isolation.
 
 from __future__ import annotations
 
-from langgraph.graph import END, START, StateGraph
+from typing import Any
+
+from langgraph.graph import END, StateGraph
 
 from core.settings import Settings
-from nodes.context import Context, fallback
+from nodes.context import RunContext, studio_graph
+from nodes.kit import Branch, gather
 from nodes.nightly_maintenance import (
-    NIGHTLY,
+    GRAPH,
     check_hidden_quests,
     consolidate_progress,
     failed_task,
@@ -27,20 +30,20 @@ from nodes.nightly_maintenance import (
 )
 from state.nightly_maintenance import MaintenanceInput, MaintenanceState
 
-GRAPH = NIGHTLY
+__all__ = ["GRAPH", "build", "graph"]
+
 TASKS = (prune_task_memories, consolidate_progress, update_dci, check_hidden_quests)
 
 
-def build(settings: Settings | None = None) -> StateGraph:
-    g = StateGraph(MaintenanceState, context_schema=Context, input_schema=MaintenanceInput)
-    for task in TASKS:
-        name = task.__name__
-        g.add_node(task, error_handler=fallback(GRAPH, failed_task(name), then="report"))
-        g.add_edge(START, name)
-    g.add_node(report)
-    g.add_edge([t.__name__ for t in TASKS], "report")
+def build(
+    settings: Settings | None = None,
+) -> StateGraph[MaintenanceState, RunContext[Any], MaintenanceInput, MaintenanceState]:
+    g = StateGraph(MaintenanceState, context_schema=RunContext, input_schema=MaintenanceInput)
+    # Each task isolated: a failure is recorded by its handler, and the other tasks go on.
+    tasks = [Branch(t, failed_task(t.__name__), retry=False) for t in TASKS]
+    gather(g, GRAPH, tasks, join=report, timeout=None)
     g.add_edge("report", END)
     return g
 
 
-graph = build().compile(name=GRAPH)
+graph = studio_graph(build(), GRAPH)

@@ -22,13 +22,13 @@ sequence_index} | None, days_inactive, created, degraded, usage}.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 
 from core.settings import Settings, get_settings
-from graphs.chat import DB_RETRY
-from nodes.context import Context, fallback
+from nodes.context import Context, studio_graph
+from nodes.kit import DB_RETRY, Branch, fallback, gather
 from nodes.personalized_nudge import (
     GRAPH,
     check_eligibility,
@@ -58,23 +58,16 @@ def route(state: NudgeState) -> Literal["choose_channel", "__end__"]:
     return "choose_channel" if state.get("eligible") else END
 
 
-def build(settings: Settings | None = None) -> StateGraph:
+def build(settings: Settings | None = None) -> StateGraph[NudgeState, Context[Any], NudgeInput, NudgeOutput]:
     s = settings or get_settings()
     g = StateGraph(NudgeState, context_schema=Context, input_schema=NudgeInput, output_schema=NudgeOutput)
-    g.add_node(
-        load_preferences,
-        timeout=s.branch_timeout_s,
-        retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, default_preferences, then="check_eligibility"),
+    loaders = (
+        Branch(load_preferences, default_preferences),
+        Branch(load_active_goals, no_goals),
+        # Without the inactivity nothing can be decided: no fallback, the run fails (a job retries).
+        Branch(load_inactivity),
     )
-    g.add_node(
-        load_active_goals,
-        timeout=s.branch_timeout_s,
-        retry_policy=DB_RETRY,
-        error_handler=fallback(GRAPH, no_goals, then="check_eligibility"),
-    )
-    g.add_node(load_inactivity, timeout=s.branch_timeout_s, retry_policy=DB_RETRY)
-    g.add_node(check_eligibility)
+    gather(g, GRAPH, loaders, join=check_eligibility, timeout=s.branch_timeout_s)
     g.add_node(choose_channel)
     g.add_node(
         write_message,
@@ -92,9 +85,6 @@ def build(settings: Settings | None = None) -> StateGraph:
         retry_policy=DB_RETRY,
         error_handler=fallback(GRAPH, memory_not_logged, then=END),
     )
-    for loader in LOADERS:
-        g.add_edge(START, loader)
-    g.add_edge(list(LOADERS), "check_eligibility")
     g.add_conditional_edges("check_eligibility", route)
     g.add_edge("choose_channel", "write_message")
     g.add_edge("write_message", "check_tone")
@@ -105,4 +95,4 @@ def build(settings: Settings | None = None) -> StateGraph:
 
 
 # For `langgraph.json` / LangGraph Studio, and for direct use: no checkpointer.
-graph = build().compile(name=GRAPH)
+graph = studio_graph(build(), GRAPH)

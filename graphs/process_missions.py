@@ -21,27 +21,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import RetryPolicy
-from psycopg_pool import PoolTimeout
+from langgraph.types import Send
 
-from core.errors import Unavailable
 from core.settings import Settings, get_settings
-from nodes.context import Context
-from nodes.process_missions import GRAPH, fan_out, mission_failed, plan_batch, process_one, summarize
-from state.process_missions import ProcessingInput, ProcessingOutput, ProcessingState
+from nodes.context import Context, studio_graph
+from nodes.kit import DB_RETRY
+from nodes.process_missions import GRAPH, mission_failed, plan_batch, process_one, summarize
+from state.process_missions import MissionTask, ProcessingInput, ProcessingOutput, ProcessingState
 
 __all__ = ["GRAPH", "build", "graph", "run_config"]
-
-# Transient database trouble gets one more quick attempt of the whole mission. Model calls
-# retry inside the gateway (services/llm/retry.py) and are not listed: one retry layer per call.
-DB_RETRY = RetryPolicy(
-    max_attempts=2,
-    initial_interval=0.05,
-    jitter=True,
-    retry_on=(psycopg.OperationalError, PoolTimeout, Unavailable),
-)
 
 
 def run_config(settings: Settings) -> dict[str, Any]:
@@ -49,7 +38,15 @@ def run_config(settings: Settings) -> dict[str, Any]:
     return {"max_concurrency": settings.mission_concurrency}
 
 
-def build(settings: Settings | None = None) -> StateGraph:
+def fan_out(state: ProcessingState) -> list[Send]:
+    """One `process_one` task per distinct mission; LangGraph's `max_concurrency` (run config)
+    bounds how many run at once, like the seed's semaphore."""
+    return [Send("process_one", MissionTask(mission_id=mid)) for mid in state["batch"]]
+
+
+def build(
+    settings: Settings | None = None,
+) -> StateGraph[ProcessingState, Context[Any], ProcessingInput, ProcessingOutput]:
     g = StateGraph(
         ProcessingState,
         context_schema=Context,
@@ -57,6 +54,7 @@ def build(settings: Settings | None = None) -> StateGraph:
         output_schema=ProcessingOutput,
     )
     g.add_node(plan_batch)
+    # Transient database trouble gets one more quick attempt of the whole mission.
     g.add_node(process_one, retry_policy=DB_RETRY, error_handler=mission_failed)
     g.add_node(summarize)
     g.add_edge(START, "plan_batch")
@@ -68,4 +66,4 @@ def build(settings: Settings | None = None) -> StateGraph:
 
 # For `langgraph.json` / LangGraph Studio: no checkpointer (the platform brings its own); the
 # limit is bound here too, so Studio runs behave like the service's.
-graph = build().compile(name=GRAPH).with_config(run_config(get_settings()))
+graph = studio_graph(build(), GRAPH).with_config(run_config(get_settings()))

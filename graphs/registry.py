@@ -23,6 +23,16 @@ from graphs import (
     weekly_insights,
     weekly_quests,
 )
+from nodes.adaptive_mission import AdaptiveMissionServices
+from nodes.chat import ChatServices
+from nodes.goal_creation import GoalCreationServices
+from nodes.goal_decomposition import GoalDecompositionServices
+from nodes.narrative_beat import NarrativeBeatServices
+from nodes.nightly_maintenance import NightlyMaintenanceServices
+from nodes.personalized_nudge import PersonalizedNudgeServices
+from nodes.process_missions import ProcessMissionsServices
+from nodes.weekly_insights import WeeklyInsightsServices
+from nodes.weekly_quests import WeeklyQuestsServices
 from services.container import Services
 from services.runs import RunRecord
 
@@ -146,3 +156,30 @@ def compile_all(
 
 def langgraph_json_graphs() -> dict[str, str]:
     return {name: f"./{w.module}:graph" for name, w in WORKFLOWS.items()}
+
+
+def _services_fit_every_workflow(s: Services) -> tuple[object, ...]:
+    """Never called: mypy checks here that the process's container satisfies each workflow's
+    services protocol (the nodes' `Runtime[Context[...Services]]`), which the engine hands it."""
+    chat: ChatServices = s
+    goal_creation: GoalCreationServices = s
+    goal_decomposition: GoalDecompositionServices = s
+    adaptive_mission: AdaptiveMissionServices = s
+    process_missions: ProcessMissionsServices = s
+    narrative_beat: NarrativeBeatServices = s
+    weekly_insights: WeeklyInsightsServices = s
+    personalized_nudge: PersonalizedNudgeServices = s
+    weekly_quests: WeeklyQuestsServices = s
+    nightly_maintenance: NightlyMaintenanceServices = s
+    return (
+        chat,
+        goal_creation,
+        goal_decomposition,
+        adaptive_mission,
+        process_missions,
+        narrative_beat,
+        weekly_insights,
+        personalized_nudge,
+        weekly_quests,
+        nightly_maintenance,
+    )

@@ -36,16 +36,15 @@ next run, in place (same row id, same memory id).
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from langgraph.graph import END, START, StateGraph
 
 from core.settings import Settings, get_settings
-from graphs.chat import DB_RETRY
-from nodes.context import Context, fallback
+from nodes.context import Context, studio_graph
+from nodes.kit import DB_RETRY, Branch, gather
 from nodes.weekly_insights import (
-    BRANCHES,
     GRAPH,
-    after_resolve,
-    after_store,
     analyse_patterns,
     completion_stats,
     compute_dci,
@@ -54,16 +53,35 @@ from nodes.weekly_insights import (
     no_progress,
     no_stats,
     no_task_memories,
+    reel_missing,
     resolve_week,
     store_insight,
     write_insights,
 )
 from state.weekly_insights import InsightsInput, InsightsOutput, InsightsState
 
-__all__ = ["GRAPH", "build", "graph"]
+__all__ = ["BRANCHES", "GRAPH", "build", "graph"]
+
+Read = Literal["load_task_memories", "compute_dci", "completion_stats"]
+BRANCHES: tuple[Read, ...] = ("load_task_memories", "compute_dci", "completion_stats")
 
 
-def build(settings: Settings | None = None) -> StateGraph:
+def after_resolve(state: InsightsState) -> list[Read] | Literal["highlight_reel", "__end__"]:
+    """Stored: END (or `highlight_reel`, when the stored insight qualifies for a reel it lacks,
+    e.g. a run that stopped after storing). Otherwise fan out to the three reads."""
+    if state.get("stored"):
+        return "highlight_reel" if reel_missing(state["insight"]) else END
+    return list(BRANCHES)
+
+
+def after_store(state: InsightsState) -> Literal["highlight_reel", "__end__"]:
+    """The highlight reel only when `highlight_reel_due(dci, streak)` (and the row has none)."""
+    return "highlight_reel" if reel_missing(state["insight"]) else END
+
+
+def build(
+    settings: Settings | None = None,
+) -> StateGraph[InsightsState, Context[Any], InsightsInput, InsightsOutput]:
     s = settings or get_settings()
     g = StateGraph(
         InsightsState,
@@ -72,24 +90,25 @@ def build(settings: Settings | None = None) -> StateGraph:
         output_schema=InsightsOutput,
     )
     g.add_node(resolve_week, retry_policy=DB_RETRY)
-    for node, empty in (
-        (load_task_memories, no_task_memories),
-        (compute_dci, no_progress),
-        (completion_stats, no_stats),
-    ):
-        g.add_node(
-            node,
-            timeout=s.branch_timeout_s,
-            retry_policy=DB_RETRY,
-            error_handler=fallback(GRAPH, empty, then="analyse_patterns"),
-        )
-    g.add_node(analyse_patterns, timeout=s.reply_timeout_s)
+    reads = (
+        Branch(load_task_memories, no_task_memories),
+        Branch(compute_dci, no_progress),
+        Branch(completion_stats, no_stats),
+    )
+    gather(
+        g,
+        GRAPH,
+        reads,
+        join=analyse_patterns,
+        timeout=s.branch_timeout_s,
+        after=None,  # after_resolve sends the run to them
+        join_timeout=s.reply_timeout_s,
+    )
     g.add_node(write_insights, timeout=s.reply_timeout_s)
     g.add_node(store_insight, retry_policy=DB_RETRY)
     g.add_node(highlight_reel, retry_policy=DB_RETRY)
     g.add_edge(START, "resolve_week")
     g.add_conditional_edges("resolve_week", after_resolve, [*BRANCHES, "highlight_reel", END])
-    g.add_edge(list(BRANCHES), "analyse_patterns")
     g.add_edge("analyse_patterns", "write_insights")
     g.add_edge("write_insights", "store_insight")
     g.add_conditional_edges("store_insight", after_store)
@@ -98,4 +117,4 @@ def build(settings: Settings | None = None) -> StateGraph:
 
 
 # For `langgraph.json` / LangGraph Studio, and for direct use: no checkpointer.
-graph = build().compile(name=GRAPH)
+graph = studio_graph(build(), GRAPH)

@@ -9,26 +9,34 @@ the step that failed, and the missions and the notification are keyed by user an
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from langgraph.graph import END, START, StateGraph
 
 from core.settings import Settings
-from graphs.chat import DB_RETRY
-from nodes.context import Context
+from nodes.context import Context, studio_graph
+from nodes.kit import DB_RETRY
 from nodes.weekly_quests import (
-    WEEKLY,
+    GRAPH,
     analyse_completion_patterns,
     create_quest_missions,
-    has_goals,
     load_active_goals,
     notify_quests,
     write_quests,
 )
 from state.weekly_quests import WeeklyQuestsInput, WeeklyQuestsOutput, WeeklyQuestsState
 
-GRAPH = WEEKLY
+__all__ = ["GRAPH", "build", "graph"]
 
 
-def build(settings: Settings | None = None) -> StateGraph:
+def has_goals(state: WeeklyQuestsState) -> Literal["analyse_completion_patterns", "__end__"]:
+    """No active goal, no quests: the run ends with its reason."""
+    return "analyse_completion_patterns" if state.get("goals") else END
+
+
+def build(
+    settings: Settings | None = None,
+) -> StateGraph[WeeklyQuestsState, Context[Any], WeeklyQuestsInput, WeeklyQuestsOutput]:
     g = StateGraph(
         WeeklyQuestsState,
         context_schema=Context,
@@ -49,4 +57,4 @@ def build(settings: Settings | None = None) -> StateGraph:
     return g
 
 
-graph = build().compile(name=GRAPH)
+graph = studio_graph(build(), GRAPH)

@@ -25,7 +25,7 @@ from domain.calendar import iso_week
 from domain.ids import stable_id
 from domain.nudges import MIN_DAYS_INACTIVE
 from engine import Engine, RunRequest
-from nodes.fanout import bounded_map
+from nodes.kit import bounded_map
 from services.container import Services
 from services.llm.retry import is_transient
 from services.runs import RunRecord, thread_for

@@ -5,18 +5,28 @@ of four path nodes acts on it. Each node returns only the keys it changed."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
-from datetime import date, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
 
 from core.errors import NotFound
+from core.settings import Settings
 from domain.calendar import local_day, local_midnight
 from domain.ids import stable_id
-from domain.missions import choose_path, energy_level, energy_with_feeling, priority_score, priority_triad
-from nodes.context import Context, _emit, log, observed
+from domain.missions import (
+    choose_path,
+    daily_index,
+    energy_level,
+    energy_with_feeling,
+    priority_score,
+    priority_triad,
+    top_goal,
+)
+from nodes.context import Context
+from nodes.kit import Update, emit, log, observed
+from nodes.ports import AdaptiveReadsPort, GoalsPort, LlmPort, MissionsPort
 from prompts.adaptive_mission import (
     CELEBRATION,
     CHALLENGE_MINUTES,
@@ -25,9 +35,8 @@ from prompts.adaptive_mission import (
     template_challenge,
 )
 from prompts.common import emotion_messages
-from services.adaptive import adaptive_reads
 from state.adaptive_mission import AdaptiveState, ChallengeDraft
-from state.goals import Goal, Mission
+from state.goals import Mission
 from state.schemas import Emotion, EmotionScores
 
 GRAPH = "adaptive_mission"
@@ -37,23 +46,22 @@ MAX_FEELING_CHARS = 5000  # the chat API's message cap; bounds the scoring call'
 TRIAD_CANDIDATES = 500  # pending missions considered for the triad
 
 
-def daily_index(user_id: uuid.UUID, day: date, n: int) -> int:
-    """A template index fixed for one user and day, varied across days (stable across
-    processes, unlike `hash`)."""
-    digest = hashlib.sha256(f"{user_id}:{day.isoformat()}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % n
+class AdaptiveMissionServices(Protocol):
+    """What adaptive_mission's nodes use of the services."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def llm(self) -> LlmPort: ...
+    @property
+    def goals(self) -> GoalsPort: ...
+    @property
+    def missions(self) -> MissionsPort: ...
+    @property
+    def adaptive(self) -> AdaptiveReadsPort: ...
 
 
-def top_goal(goals: list[Goal]) -> Goal | None:
-    """The active goal a challenge serves: the nearest target date first (goals without one
-    after those with one), then the most recently created."""
-    active = [g for g in goals if g.status == "active"]
-    if not active:
-        return None
-    newest_first = sorted(
-        active, key=lambda g: g.created_at.timestamp() if g.created_at else 0.0, reverse=True
-    )
-    return min(newest_first, key=lambda g: (g.target_date is None, g.target_date or date.max))
+AdaptiveRuntime = Runtime[Context[AdaptiveMissionServices]]
 
 
 def _dump(missions: list[Mission]) -> list[dict[str, Any]]:
@@ -64,16 +72,16 @@ def _dump(missions: list[Mission]) -> list[dict[str, Any]]:
 
 
 @observed(GRAPH)
-async def assess_emotion(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+async def assess_emotion(state: AdaptiveState, runtime: AdaptiveRuntime) -> Update:
     """The feeling the user stated, else their latest messages of the last 24 h (up to three,
     newest last), scored by one structured call. No text at all: neutral, no model call."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
+    svc = ctx.services
+    user = ctx.user_id
     text = (state.get("feeling") or "").strip()[:MAX_FEELING_CHARS]
     if not text:
-        latest = await adaptive_reads(svc).recent_user_messages(
-            user, since=ctx.clock - DAY, until=ctx.clock, limit=RECENT_MESSAGES
+        latest = await svc.adaptive.recent_user_messages(
+            user, since=ctx.now - DAY, until=ctx.now, limit=RECENT_MESSAGES
         )
         text = "\n".join(m.strip() for m in latest if m.strip())[:MAX_FEELING_CHARS]
     if not text:
@@ -85,16 +93,16 @@ async def assess_emotion(state: AdaptiveState, runtime: Runtime[Context]) -> dic
 
 
 @observed(GRAPH)
-async def assess_energy(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+async def assess_energy(state: AdaptiveState, runtime: AdaptiveRuntime) -> Update:
     """`energy_level` over the latest emotion recorded in the user's chat memories (last 24 h)
     and today's activity since local midnight (focused minutes, completions)."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
-    now = ctx.clock
+    svc = ctx.services
+    user = ctx.user_id
+    now = ctx.now
     midnight = local_midnight(now, ctx.timezone)
     recorded, minutes, completed = await asyncio.gather(
-        adaptive_reads(svc).latest_emotion_scores(user, since=now - DAY, until=now),
+        svc.adaptive.latest_emotion_scores(user, since=now - DAY, until=now),
         svc.missions.minutes_since(user, midnight),
         svc.missions.completed_since(user, midnight),
     )
@@ -109,22 +117,22 @@ async def assess_energy(state: AdaptiveState, runtime: Runtime[Context]) -> dict
 
 
 @observed(GRAPH)
-async def count_completions(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+async def count_completions(state: AdaptiveState, runtime: AdaptiveRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
-    return {"completed_last_day": await svc.missions.completed_since(await ctx.user(), ctx.clock - DAY)}
+    svc = ctx.services
+    return {"completed_last_day": await svc.missions.completed_since(ctx.user_id, ctx.now - DAY)}
 
 
 # Fallbacks (seed Pattern 3 with Pattern 1's graceful degradation): the path is still chosen.
-def neutral_emotion() -> dict:
+def neutral_emotion() -> Update:
     return {"emotion": Emotion().model_dump()}
 
 
-def medium_energy() -> dict:
+def medium_energy() -> Update:
     return {"energy": "medium", "energy_basis": {}}
 
 
-def no_completions() -> dict:
+def no_completions() -> Update:
     return {"completed_last_day": 0}
 
 
@@ -172,9 +180,9 @@ def explain(state: AdaptiveState) -> tuple[str, str, str]:
 
 
 @observed(GRAPH)
-async def decide(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+async def decide(state: AdaptiveState, runtime: AdaptiveRuntime) -> Update:
     path, reason, energy = explain(state)
-    _emit(runtime, {"type": "path", "path": path, "reason": reason})
+    emit(runtime, {"type": "path", "path": path, "reason": reason})
     # `degraded: []` adds nothing; it makes the key present in every output.
     return {"path": path, "reason": reason, "energy": energy, "degraded": []}
 
@@ -183,12 +191,12 @@ async def decide(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
 
 
 @observed(GRAPH)
-async def self_care(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+async def self_care(state: AdaptiveState, runtime: AdaptiveRuntime) -> Update:
     """A gentle 5-15 minute mission from the templates, one per user and local day."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
-    day = local_day(ctx.clock, ctx.timezone)
+    svc = ctx.services
+    user = ctx.user_id
+    day = local_day(ctx.now, ctx.timezone)
     template = SELF_CARE_TEMPLATES[daily_index(user, day, len(SELF_CARE_TEMPLATES))]
     mission = await svc.missions.create_once(
         user,
@@ -201,8 +209,8 @@ async def self_care(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
         value_category="health",
         priority=priority_score(
             estimated_minutes=template["estimated_minutes"],
-            created_at=ctx.clock,
-            now=ctx.clock,
+            created_at=ctx.now,
+            now=ctx.now,
             target_date=None,
         ),
     )
@@ -210,14 +218,14 @@ async def self_care(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
 
 
 @observed(GRAPH)
-async def challenge(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+async def challenge(state: AdaptiveState, runtime: AdaptiveRuntime) -> Update:
     """One stretching mission toward the top active goal (a general growth challenge without
     one), drafted by the model once per user and local day. A failed or slow model call falls
     back to a template challenge and names `challenge` in `degraded`."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
-    day = local_day(ctx.clock, ctx.timezone)
+    svc = ctx.services
+    user = ctx.user_id
+    day = local_day(ctx.now, ctx.timezone)
     mission_id = stable_id(user, "challenge", day)
     try:  # already drafted today (a re-run, a resumed run): no second model call
         return {"missions": _dump([await svc.missions.get(user, mission_id)])}
@@ -264,8 +272,8 @@ async def challenge(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
         value_category=goal.value_category if goal else "growth",
         priority=priority_score(
             estimated_minutes=minutes,
-            created_at=ctx.clock,
-            now=ctx.clock,
+            created_at=ctx.now,
+            now=ctx.now,
             target_date=goal.target_date if goal else None,
         ),
     )
@@ -273,13 +281,13 @@ async def challenge(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
 
 
 @observed(GRAPH)
-async def celebration(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+async def celebration(state: AdaptiveState, runtime: AdaptiveRuntime) -> Update:
     """A "rest and celebrate" mission, once per user and local day, followed in `missions` by
     the missions completed in the last 24 h (newest first)."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
-    day = local_day(ctx.clock, ctx.timezone)
+    svc = ctx.services
+    user = ctx.user_id
+    day = local_day(ctx.now, ctx.timezone)
     rest = await svc.missions.create_once(
         user,
         stable_id(user, "celebration", day),
@@ -290,14 +298,14 @@ async def celebration(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
         kind="celebration",
         value_category="health",
     )
-    done = await adaptive_reads(svc).completed_missions_since(user, ctx.clock - DAY)
+    done = await svc.adaptive.completed_missions_since(user, ctx.now - DAY)
     return {"missions": _dump([rest, *(m for m in done if m.id != rest.id)])}
 
 
 @observed(GRAPH)
-async def triad(state: AdaptiveState, runtime: Runtime[Context]) -> dict:
+async def triad(state: AdaptiveState, runtime: AdaptiveRuntime) -> Update:
     """The priority triad of the user's pending missions; nothing is created."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    pending = await svc.missions.list(await ctx.user(), "pending", limit=TRIAD_CANDIDATES)
+    svc = ctx.services
+    pending = await svc.missions.list(ctx.user_id, "pending", limit=TRIAD_CANDIDATES)
     return {"missions": _dump(priority_triad(pending))}

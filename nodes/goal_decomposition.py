@@ -6,14 +6,15 @@ anywhere earlier leaves no partial plan behind."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
-from langgraph.graph import END
 from langgraph.runtime import Runtime
-from langgraph.types import Overwrite, Send
+from langgraph.types import Overwrite
 
 from core.errors import NotFound
-from nodes.context import Context, _emit, observed
+from nodes.context import Context
+from nodes.kit import Update, emit, observed
+from nodes.ports import GoalsPort, LlmPort
 from prompts.goal_decomposition import analysis_messages, milestone_messages, mission_messages
 from state.goal_decomposition import (
     DecompositionState,
@@ -28,6 +29,18 @@ from state.goal_decomposition import (
 )
 
 GRAPH = "goal_decomposition"
+
+
+class GoalDecompositionServices(Protocol):
+    """What goal_decomposition's nodes use of the services."""
+
+    @property
+    def llm(self) -> LlmPort: ...
+    @property
+    def goals(self) -> GoalsPort: ...
+
+
+DecompositionRuntime = Runtime[Context[GoalDecompositionServices]]
 
 
 def _goal_uuid(goal_id: str) -> uuid.UUID:
@@ -46,12 +59,12 @@ def summary(plan: dict[str, Any]) -> dict[str, int]:
 
 
 @observed(GRAPH)
-async def load_goal(state: DecompositionState, runtime: Runtime[Context]) -> dict:
+async def load_goal(state: DecompositionState, runtime: DecompositionRuntime) -> Update:
     """Owner-checked read (NotFound for someone else's goal). A goal that already has a plan
     is answered from the database: `created: false`, no model call."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    goal = await svc.goals.get(await ctx.user(), _goal_uuid(state["goal_id"]))
+    svc = ctx.services
+    goal = await svc.goals.get(ctx.user_id, _goal_uuid(state["goal_id"]))
     update: dict[str, Any] = {
         "goal_id": goal.id,
         "goal": goal.model_dump(mode="json"),
@@ -70,62 +83,37 @@ async def load_goal(state: DecompositionState, runtime: Runtime[Context]) -> dic
     return {**update, "has_plan": False}
 
 
-def after_load(state: DecompositionState) -> str:
-    return END if state.get("has_plan") else "analyse_goal"
-
-
 @observed(GRAPH)
-async def analyse_goal(state: DecompositionState, runtime: Runtime[Context]) -> dict:
+async def analyse_goal(state: DecompositionState, runtime: DecompositionRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     analysis, _ = await svc.llm.structured(
         GoalAnalysis,
         analysis_messages(goal_of(state["goal"])),
         site="decompose.analyse",
-        user_id=str(await ctx.user()),
+        user_id=str(ctx.user_id),
     )
     return {"analysis": analysis.model_dump(mode="json"), "complexity": analysis.complexity}
 
 
 @observed(GRAPH)
-async def plan_milestones(state: DecompositionState, runtime: Runtime[Context]) -> dict:
+async def plan_milestones(state: DecompositionState, runtime: DecompositionRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     plan, _ = await svc.llm.structured(
         MilestonePlan,
         milestone_messages(goal_of(state["goal"]), GoalAnalysis.model_validate(state["analysis"])),
         site="decompose.milestones",
-        user_id=str(await ctx.user()),
+        user_id=str(ctx.user_id),
     )
     return {"milestone_plan": [m.model_dump(mode="json") for m in plan.milestones]}
 
 
-def fan_out(state: DecompositionState) -> list[Send]:
-    """One `plan_missions` task per milestone. They run in one superstep, at most
-    `max_concurrency` at a time (see graphs/goal_decomposition.py `run_config`)."""
-    milestones = state["milestone_plan"]
-    outline = [m["title"] for m in milestones]
-    return [
-        Send(
-            "plan_missions",
-            MilestoneTask(
-                goal=state["goal"],
-                analysis=state["analysis"],
-                sequence=i,
-                total=len(milestones),
-                milestone=m,
-                others=outline,
-            ),
-        )
-        for i, m in enumerate(milestones, start=1)
-    ]
-
-
 @observed(GRAPH)
-async def plan_missions(task: MilestoneTask, runtime: Runtime[Context]) -> dict:
+async def plan_missions(task: MilestoneTask, runtime: DecompositionRuntime) -> Update:
     """Missions of one milestone; streams a `milestone` event as soon as they are planned."""
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     milestone = MilestoneDraft.model_validate(task["milestone"])
     plan, _ = await svc.llm.structured(
         MissionPlan,
@@ -138,9 +126,9 @@ async def plan_missions(task: MilestoneTask, runtime: Runtime[Context]) -> dict:
             outline=task["others"],
         ),
         site="decompose.missions",
-        user_id=str(await ctx.user()),
+        user_id=str(ctx.user_id),
     )
-    _emit(
+    emit(
         runtime,
         {
             "type": "milestone",
@@ -156,15 +144,15 @@ async def plan_missions(task: MilestoneTask, runtime: Runtime[Context]) -> dict:
 
 
 @observed(GRAPH)
-async def store_plan(state: DecompositionState, runtime: Runtime[Context]) -> dict:
+async def store_plan(state: DecompositionState, runtime: DecompositionRuntime) -> Update:
     """The only write: milestones and missions in one transaction (`Goals.store_plan` locks the
     goal row and keeps a plan stored meanwhile by a concurrent run: `created: false` then)."""
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     goal = goal_of(state["goal"])
     milestones = milestone_drafts(state)
     missions = mission_drafts(state, len(milestones))
-    _, _, created = await svc.goals.store_plan(goal, milestones, missions, ctx.clock)
+    _, _, created = await svc.goals.store_plan(goal, milestones, missions, ctx.now)
     plan = await svc.goals.plan(uuid.UUID(goal.id))
     return {
         "created": created,

@@ -6,21 +6,28 @@ hidden-quest unlocks → the beat stored, remembered and announced."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from core.errors import NotFound
+from core.settings import Settings
 from domain.ids import stable_id
-from domain.narrative import HIDDEN_QUESTS, QuestTrigger, Triggers
-from domain.narrative import check_unlocks as quests_due
+from domain.narrative import (
+    HIDDEN_QUESTS,
+    QuestTrigger,
+    build_triggers,
+    nothing_new,
+    triggers_json,
+    triggers_of,
+)
 from domain.narrative import select_beat as choose_beat
-from nodes.context import Context, observed
+from nodes.context import Context
+from nodes.kit import Update, observed
+from nodes.ports import GoalsPort, LlmPort, MemoryPort, NarrativePort, NotificationsPort, ProgressPort
 from prompts.narrative_beat import (
     FALLBACK_TEASER,
     beat_facts,
@@ -42,63 +49,29 @@ TEASER_SITE = "narrative.teaser"
 _QUESTS: dict[str, QuestTrigger] = {q.key: q for q in HIDDEN_QUESTS}
 
 
-# --- pure helpers ---------------------------------------------------------------------------------
+class NarrativeBeatServices(Protocol):
+    """What narrative_beat's nodes use of the services."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def llm(self) -> LlmPort: ...
+    @property
+    def memory(self) -> MemoryPort: ...
+    @property
+    def progress(self) -> ProgressPort: ...
+    @property
+    def goals(self) -> GoalsPort: ...
+    @property
+    def narrative(self) -> NarrativePort: ...
+    @property
+    def notifications(self) -> NotificationsPort: ...
 
 
-def milestone_key(sequence: int) -> str:
-    """The trigger key `select_beat` gives a completed milestone (one format, the domain's)."""
-    return choose_beat(Triggers(sequence, (), 0, 0))[1]
+NarrativeRuntime = Runtime[Context[NarrativeBeatServices]]
 
 
-def unlock_stats(progress: Mapping[str, Any]) -> dict[str, int]:
-    """What the hidden-quest thresholds are measured on (user-wide)."""
-    return {
-        "streak_days": int(progress.get("streak_days") or 0),
-        "missions_completed": int(progress.get("missions_completed") or 0),
-        "goals_completed": int(progress.get("goals_completed") or 0),
-    }
-
-
-def build_triggers(progress: Mapping[str, Any] | None) -> Triggers:
-    """What happened since the goal's last beats: the lowest-sequence milestone whose missions
-    (at least one) are all completed and that has no beat yet, the hidden quests the stats now
-    reach that are not unlocked yet, and the goal's completions and recent skips. No progress
-    (its branch degraded) means no trigger but plain progression."""
-    p = progress or {}
-    has_beat = set(p.get("beat_keys") or [])
-    done = sorted(
-        int(m["sequence"])
-        for m in p.get("milestones") or []
-        if 0 < m["missions"] <= m["completed"] and milestone_key(m["sequence"]) not in has_beat
-    )
-    unlocks = quests_due(unlock_stats(p), set(p.get("unlocked") or []))
-    return Triggers(
-        milestone_completed=done[0] if done else None,
-        new_unlocks=tuple(q.key for q in unlocks),
-        goal_missions_completed=int(p.get("goal_missions_completed") or 0),
-        recent_skips=int(p.get("recent_skips") or 0),
-    )
-
-
-def triggers_json(t: Triggers) -> Json:
-    return {**dataclasses.asdict(t), "new_unlocks": list(t.new_unlocks)}
-
-
-def triggers_of(data: Mapping[str, Any]) -> Triggers:
-    return Triggers(**{**data, "new_unlocks": tuple(data["new_unlocks"])})
-
-
-def nothing_new(beat_type: str, progress: Mapping[str, Any] | None) -> bool:
-    """A progression or character beat needs activity on the goal since its last beat: without
-    a completion or skip since then, the beat would retell what the last one told (e.g. a
-    progression beat right after a milestone beat at the same count), so there is no trigger.
-    Milestones and unlocks are new by construction (they exclude what already has a beat)."""
-    p = progress or {}
-    return (
-        beat_type in ("progression", "character_moment")
-        and p.get("last_beat_id") is not None
-        and int(p.get("activity_since_last_beat") or 0) == 0
-    )
+# --- JSON shapes ---------------------------------------------------------------------------------
 
 
 def quest_json(keys: Iterable[str]) -> list[Json]:
@@ -161,11 +134,11 @@ def _beat_facts(state: NarrativeState) -> Json:
 
 
 @observed(GRAPH)
-async def load_goal(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def load_goal(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     """Owner-checked (NotFound for someone else's goal). Resets the per-run accumulators."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    goal = await svc.goals.get(await ctx.user(), _goal_uuid(state["goal_id"]))
+    svc = ctx.services
+    goal = await svc.goals.get(ctx.user_id, _goal_uuid(state["goal_id"]))
     return {
         "goal_id": goal.id,
         "goal": goal.model_dump(mode="json"),
@@ -175,52 +148,52 @@ async def load_goal(state: NarrativeState, runtime: Runtime[Context]) -> dict:
 
 
 @observed(GRAPH)
-async def load_project_memories(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def load_project_memories(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     rows = await svc.narrative.project_memories(
-        await ctx.user(), uuid.UUID(state["goal_id"]), now=ctx.clock, limit=PROJECT_MEMORY_LIMIT
+        ctx.user_id, uuid.UUID(state["goal_id"]), now=ctx.now, limit=PROJECT_MEMORY_LIMIT
     )
     return {"project_memories": [_memory_json(r) for r in rows]}
 
 
 @observed(GRAPH)
-async def load_narrative_prefs(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def load_narrative_prefs(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     rows = await svc.narrative.tagged_memories(
-        await ctx.user(), PREF_TAG, now=ctx.clock, limit=svc.settings.memory_quota_personal
+        ctx.user_id, PREF_TAG, now=ctx.now, limit=svc.settings.memory_quota_personal
     )
     return {"narrative_prefs": [_memory_json(r) for r in rows]}
 
 
 @observed(GRAPH)
-async def load_goal_progress(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def load_goal_progress(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
+    svc = ctx.services
+    user = ctx.user_id
     counts, recent = await asyncio.gather(
         svc.narrative.goal_progress(
-            user, uuid.UUID(state["goal_id"]), now=ctx.clock, skip_window_days=SKIP_WINDOW_DAYS
+            user, uuid.UUID(state["goal_id"]), now=ctx.now, skip_window_days=SKIP_WINDOW_DAYS
         ),
-        svc.progress.recent(user, ctx.timezone, ctx.clock),
+        svc.progress.recent(user, ctx.timezone, ctx.now),
     )
     return {"progress": {**counts, "streak_days": recent.streak_days}}
 
 
 @observed(GRAPH)
-async def analyse_triggers(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def analyse_triggers(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     return {"triggers": triggers_json(build_triggers(state.get("progress")))}
 
 
 @observed(GRAPH)
-async def select_beat(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def select_beat(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     """The beat type and trigger key (`domain.narrative.select_beat`). A trigger that already
     has its beat, or no new trigger at all (`nothing_new`), ends the run with the stored beat:
     a beat is never generated twice for the same trigger."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
+    svc = ctx.services
+    user = ctx.user_id
     beat_type, key = choose_beat(triggers_of(state["triggers"]))
     progress = state.get("progress") or {}
     existing = None
@@ -241,18 +214,13 @@ async def select_beat(state: NarrativeState, runtime: Runtime[Context]) -> dict:
     }
 
 
-def after_select(state: NarrativeState) -> str | list[str]:
-    """Both writers at once (one superstep), or END when the trigger already has its beat."""
-    return END if state.get("existing") else ["write_story", "write_teaser"]
-
-
 @observed(GRAPH)
-async def write_story(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def write_story(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     """The premium model (DOMAIN.md: only narrative is worth it); memories and preferences go in
     the prompt's data block. Invalid output (e.g. outside 200-400 words) is asked for again
     with the error fed back, by the gateway."""
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     data = story_data(
         state["goal"],
         _beat_facts(state),
@@ -261,46 +229,46 @@ async def write_story(state: NarrativeState, runtime: Runtime[Context]) -> dict:
         [m["content"] for m in state.get("narrative_prefs") or []],
     )
     story, usage = await svc.llm.structured(
-        StoryBeat, story_messages(data), site=STORY_SITE, user_id=str(await ctx.user()), tier="premium"
+        StoryBeat, story_messages(data), site=STORY_SITE, user_id=str(ctx.user_id), tier="premium"
     )
     return {"story": story.model_dump(), "usage": usage_entry(STORY_SITE, usage)}
 
 
 @observed(GRAPH)
-async def write_teaser(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def write_teaser(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     teaser, usage = await svc.llm.structured(
         BeatTeaser,
         teaser_messages(state["goal"]["title"], _beat_facts(state)),
         site=TEASER_SITE,
-        user_id=str(await ctx.user()),
+        user_id=str(ctx.user_id),
         tier="cheap",
     )
     return {"teaser": teaser.teaser, "usage": usage_entry(TEASER_SITE, usage)}
 
 
 @observed(GRAPH)
-async def check_unlocks(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def check_unlocks(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     """Record the hidden quests this beat unlocks (a quest already recorded stays as it is)."""
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     quests = [_QUESTS[k] for k in state["triggers"]["new_unlocks"] if k in _QUESTS]
     if quests:
-        await svc.narrative.record_unlocks(await ctx.user(), quests, now=ctx.clock)
+        await svc.narrative.record_unlocks(ctx.user_id, quests, now=ctx.now)
     return {"unlocks": quest_json(q.key for q in quests)}
 
 
 @observed(GRAPH)
-async def store_beat(state: NarrativeState, runtime: Runtime[Context]) -> dict:
+async def store_beat(state: NarrativeState, runtime: NarrativeRuntime) -> Update:
     """Every write is keyed by the beat id `stable_id(user, goal, trigger_key)`. The memory
     first (its embedding is the step most likely to fail), then the beat row, the marker that
     the trigger is done, then the notification. A retried step finds its own beat (same text)
     and finishes the rest; a concurrent run that stored this trigger's beat first wins, and
     this run answers that beat with `created: false`."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
+    svc = ctx.services
+    user = ctx.user_id
     goal_id = uuid.UUID(state["goal_id"])
     beat_type, key = state["beat_type"], state["trigger_key"]
     story = StoryBeat.model_validate(state["story"])
@@ -318,7 +286,7 @@ async def store_beat(state: NarrativeState, runtime: Runtime[Context]) -> dict:
             "unlocks": unlocks,
             "tags": ["narrative", "story_beat", beat_type],
         },
-        now=ctx.clock,
+        now=ctx.now,
         memory_id=stable_id(beat_id, "memory"),
     )
     stored, _ = await svc.narrative.insert_beat(
@@ -329,7 +297,7 @@ async def store_beat(state: NarrativeState, runtime: Runtime[Context]) -> dict:
         trigger_key=key,
         text=story.text,
         unlocks=unlocks,
-        now=ctx.clock,
+        now=ctx.now,
     )
     if stored["text"] != story.text:  # another run stored this trigger's beat first
         return {
@@ -353,17 +321,17 @@ async def store_beat(state: NarrativeState, runtime: Runtime[Context]) -> dict:
 # --- fallbacks (graphs/narrative_beat.py wires them as error handlers) -----------------------------------
 
 
-def no_project_memories() -> dict:
+def no_project_memories() -> Update:
     return {"project_memories": []}
 
 
-def no_narrative_prefs() -> dict:
+def no_narrative_prefs() -> Update:
     return {"narrative_prefs": []}
 
 
-def no_progress() -> dict:
+def no_progress() -> Update:
     return {"progress": None}
 
 
-def fallback_teaser() -> dict:
+def fallback_teaser() -> Update:
     return {"teaser": FALLBACK_TEASER}

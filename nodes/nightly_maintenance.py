@@ -4,45 +4,63 @@ parallel, each isolated (a failure is recorded by its error handler), then a rep
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
 
 from core.logging import get_logger
+from core.settings import Settings
 from domain.calendar import iso_week, week_bounds
 from domain.narrative import check_unlocks
-from nodes.context import Context, observed
-from nodes.fanout import bounded_map
+from nodes.context import RunContext
+from nodes.kit import Update, bounded_map, observed
+from nodes.ports import MaintenancePort, ProgressPort
 from state.nightly_maintenance import MaintenanceState
 
 log = get_logger("delight.jobs")
-NIGHTLY = "nightly_maintenance"
+GRAPH = "nightly_maintenance"
 
 
-@observed(NIGHTLY)
-async def prune_task_memories(state: MaintenanceState, runtime: Runtime[Context]) -> dict:
-    svc = await runtime.context.svc()
-    pruned = await svc.maintenance.prune_expired_task_memories(runtime.context.clock)
+class NightlyMaintenanceServices(Protocol):
+    """What nightly_maintenance's nodes use of the services (a system run: no user)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def progress(self) -> ProgressPort: ...
+    @property
+    def maintenance(self) -> MaintenancePort: ...
+
+
+MaintenanceRuntime = Runtime[RunContext[NightlyMaintenanceServices]]
+
+
+@observed(GRAPH)
+async def prune_task_memories(state: MaintenanceState, runtime: MaintenanceRuntime) -> Update:
+    svc = runtime.context.services
+    pruned = await svc.maintenance.prune_expired_task_memories(runtime.context.now)
     return {"results": {"prune_task_memories": {"ok": True, "pruned": pruned}}}
 
 
-@observed(NIGHTLY)
-async def consolidate_progress(state: MaintenanceState, runtime: Runtime[Context]) -> dict:
+@observed(GRAPH)
+async def consolidate_progress(state: MaintenanceState, runtime: MaintenanceRuntime) -> Update:
     """Roll up the ISO week of `day` (so far) for every user, in one statement."""
-    svc = await runtime.context.svc()
+    svc = runtime.context.services
     week = iso_week(dt.date.fromisoformat(state["day"]))
     start, end = week_bounds(week)
     users = await svc.maintenance.consolidate_week(week, start, end)
     return {"results": {"consolidate_progress": {"ok": True, "week": week, "users": users}}}
 
 
-@observed(NIGHTLY)
-async def update_dci(state: MaintenanceState, runtime: Runtime[Context]) -> dict:
+@observed(GRAPH)
+async def update_dci(state: MaintenanceState, runtime: MaintenanceRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     day = dt.date.fromisoformat(state["day"])
 
-    async def one(user: dict) -> None:  # type: ignore[type-arg]
-        progress = await svc.progress.recent(user["id"], user["timezone"], ctx.clock)
+    async def one(user: dict[str, Any]) -> None:
+        progress = await svc.progress.recent(user["id"], user["timezone"], ctx.now)
         await svc.maintenance.store_dci(user["id"], day, progress)
 
     outcomes = await bounded_map(await svc.maintenance.users(), one, svc.settings.job_concurrency)
@@ -52,14 +70,14 @@ async def update_dci(state: MaintenanceState, runtime: Runtime[Context]) -> dict
     return {"results": {"update_dci": {"ok": not failures, "users": len(outcomes), "failed": failures}}}
 
 
-@observed(NIGHTLY)
-async def check_hidden_quests(state: MaintenanceState, runtime: Runtime[Context]) -> dict:
+@observed(GRAPH)
+async def check_hidden_quests(state: MaintenanceState, runtime: MaintenanceRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
 
-    async def one(user: dict) -> list[str]:  # type: ignore[type-arg]
+    async def one(user: dict[str, Any]) -> list[str]:
         stats = await svc.maintenance.quest_stats(user["id"])
-        progress = await svc.progress.recent(user["id"], user["timezone"], ctx.clock)
+        progress = await svc.progress.recent(user["id"], user["timezone"], ctx.now)
         metrics = {**stats, "streak_days": progress.streak_days}
         new = check_unlocks(metrics, stats["unlocked"] or [])
         return [q.key for q in new if await svc.maintenance.unlock(user["id"], q.key, q.title, q.description)]
@@ -72,18 +90,18 @@ async def check_hidden_quests(state: MaintenanceState, runtime: Runtime[Context]
     }
 
 
-@observed(NIGHTLY)
-async def report(state: MaintenanceState, runtime: Runtime[Context]) -> dict:
+@observed(GRAPH)
+async def report(state: MaintenanceState, runtime: MaintenanceRuntime) -> Update:
     results = state.get("results", {})
     for task, result in sorted(results.items()):
         log.info("maintenance task", extra={"task": task, **result})
     return {"failed": [t for t, r in results.items() if not r.get("ok")]}
 
 
-def failed_task(node: str):  # type: ignore[no-untyped-def]
+def failed_task(node: str) -> Callable[[], Update]:
     """Fallback for a maintenance task: record the failure; the other tasks carry on."""
 
-    def update() -> dict:
+    def update() -> Update:
         return {"results": {node: {"ok": False}}}
 
     return update

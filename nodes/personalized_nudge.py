@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from langgraph.runtime import Runtime
 
 from core.logging import get_logger
+from core.settings import Settings
+from domain.calendar import valid_timezone
 from domain.ids import stable_id
 from domain.nudges import (
     MIN_DAYS_INACTIVE,
@@ -22,7 +24,9 @@ from domain.nudges import (
     send_time,
     shaming_phrase,
 )
-from nodes.context import Context, observed
+from nodes.context import Context
+from nodes.kit import Update, observed
+from nodes.ports import GoalsPort, LlmPort, MemoryPort, NudgesPort
 from prompts.personalized_nudge import (
     PREFERENCES_QUERY,
     nudge_memory,
@@ -37,17 +41,25 @@ from state.personalized_nudge import NudgeDraft, NudgeState
 GRAPH = "personalized_nudge"
 MAX_GOALS = 3  # active goal titles handed to the prompt (newest first)
 
+
+class PersonalizedNudgeServices(Protocol):
+    """What personalized_nudge's nodes use of the services."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def llm(self) -> LlmPort: ...
+    @property
+    def memory(self) -> MemoryPort: ...
+    @property
+    def goals(self) -> GoalsPort: ...
+    @property
+    def nudges(self) -> NudgesPort: ...
+
+
+NudgeRuntime = Runtime[Context[PersonalizedNudgeServices]]
+
 log = get_logger("delight.graph")
-
-
-def valid_timezone(name: str | None, default: str) -> str:
-    if name:
-        try:
-            ZoneInfo(name)
-            return name
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return default
 
 
 def shaming_in(draft: NudgeDraft) -> str | None:
@@ -71,18 +83,18 @@ def _top_goal(state: NudgeState) -> str | None:
 
 
 @observed(GRAPH)
-async def load_preferences(state: NudgeState, runtime: Runtime[Context]) -> dict:
+async def load_preferences(state: NudgeState, runtime: NudgeRuntime) -> Update:
     """users.preferences over the defaults, plus how the user likes to be encouraged (personal
     memories; a background read, so it does not touch their access stats)."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
+    svc = ctx.services
+    user = ctx.user_id
     raw, hits = await asyncio.gather(
         svc.nudges.preferences(user),
         svc.memory.retrieve(
             user,
             PREFERENCES_QUERY,
-            now=ctx.clock,
+            now=ctx.now,
             quotas={"personal": svc.settings.memory_quota_personal, "project": 0, "task": 0},
             touch=False,
         ),
@@ -92,22 +104,22 @@ async def load_preferences(state: NudgeState, runtime: Runtime[Context]) -> dict
 
 
 @observed(GRAPH)
-async def load_active_goals(state: NudgeState, runtime: Runtime[Context]) -> dict:
+async def load_active_goals(state: NudgeState, runtime: NudgeRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
-    goals = await svc.goals.list(await ctx.user(), "active")
+    svc = ctx.services
+    goals = await svc.goals.list(ctx.user_id, "active")
     return {"goals": [g.title for g in goals[:MAX_GOALS]]}
 
 
 @observed(GRAPH)
-async def load_inactivity(state: NudgeState, runtime: Runtime[Context]) -> dict:
+async def load_inactivity(state: NudgeState, runtime: NudgeRuntime) -> Update:
     """Whole local days since the last activity, the current inactive streak (it began on the
     local day after that activity), and what was already nudged in it and today. Local means
     the user's stored timezone (the run's context timezone if that one is unusable)."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
-    now = ctx.clock
+    svc = ctx.services
+    user = ctx.user_id
+    now = ctx.now
     activity = await svc.nudges.last_activity(user, now)
     tz = valid_timezone(activity.timezone, ctx.timezone)
     zone = ZoneInfo(tz)
@@ -131,11 +143,11 @@ async def load_inactivity(state: NudgeState, runtime: Runtime[Context]) -> dict:
 
 
 # Fallbacks: the nudge is still decided, with safe defaults (in-app only, default quiet hours).
-def default_preferences() -> dict:
+def default_preferences() -> Update:
     return {"preferences": NudgePreferences().model_dump(mode="json")}
 
 
-def no_goals() -> dict:
+def no_goals() -> Update:
     return {"goals": []}
 
 
@@ -143,7 +155,7 @@ def no_goals() -> dict:
 
 
 @observed(GRAPH)
-async def check_eligibility(state: NudgeState, runtime: Runtime[Context]) -> dict:
+async def check_eligibility(state: NudgeState, runtime: NudgeRuntime) -> Update:
     """In order: active within MIN_DAYS_INACTIVE days → no nudge; today's nudge already stored
     → it is the answer (created False); a cap reached → no nudge; else go on. Also sets every
     output key, so each way out of the graph returns the full output."""
@@ -171,7 +183,7 @@ async def check_eligibility(state: NudgeState, runtime: Runtime[Context]) -> dic
 
 
 @observed(GRAPH)
-async def choose_channel(state: NudgeState, runtime: Runtime[Context]) -> dict:
+async def choose_channel(state: NudgeState, runtime: NudgeRuntime) -> Update:
     channel = nudge_channel(state["days_inactive"], _preferences(state).channels)
     assert channel is not None  # check_eligibility let only users inactive long enough through
     return {"channel": channel}
@@ -181,10 +193,10 @@ async def choose_channel(state: NudgeState, runtime: Runtime[Context]) -> dict:
 
 
 @observed(GRAPH)
-async def write_message(state: NudgeState, runtime: Runtime[Context]) -> dict:
+async def write_message(state: NudgeState, runtime: NudgeRuntime) -> Update:
     """ONE structured call (cheap model) for message, subject and tiny step together."""
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     prefs = _preferences(state)
     draft, usage = await svc.llm.structured(
         NudgeDraft,
@@ -196,22 +208,22 @@ async def write_message(state: NudgeState, runtime: Runtime[Context]) -> dict:
             memories=prefs.memories,
         ),
         site="nudges.write",
-        user_id=str(await ctx.user()),
+        user_id=str(ctx.user_id),
     )
     return {"draft": draft.model_dump(), "draft_source": "model", "usage": usage.model_dump()}
 
 
-def no_draft() -> dict:
+def no_draft() -> Update:
     """write_message failed: check_tone sends the safe template."""
     return {"draft": {}, "draft_source": "template"}
 
 
 @observed(GRAPH)
-async def check_tone(state: NudgeState, runtime: Runtime[Context]) -> dict:
+async def check_tone(state: NudgeState, runtime: NudgeRuntime) -> Update:
     """A draft with a shaming phrase is rewritten once with the phrase named; if the rewrite
     still shames, the safe template goes out instead. A shaming message is never stored."""
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     goal = _top_goal(state)
     if not state.get("draft"):
         return {"draft": safe_draft(goal).model_dump(), "draft_source": "template"}
@@ -231,7 +243,7 @@ async def check_tone(state: NudgeState, runtime: Runtime[Context]) -> dict:
             phrase=phrase,
         ),
         site="nudges.rewrite",
-        user_id=str(await ctx.user()),
+        user_id=str(ctx.user_id),
     )
     update: dict[str, Any] = {"shaming": phrase, "usage": usage.model_dump()}
     if (again := shaming_in(rewritten)) is None:
@@ -243,7 +255,7 @@ async def check_tone(state: NudgeState, runtime: Runtime[Context]) -> dict:
     return {**update, "draft": safe_draft(goal).model_dump(), "draft_source": "template"}
 
 
-def template_draft() -> dict:
+def template_draft() -> Update:
     """The rewrite call failed: the safe template (without the goal: a handler has no state)."""
     return {"draft": safe_draft(None).model_dump(), "draft_source": "template"}
 
@@ -252,18 +264,18 @@ def template_draft() -> dict:
 
 
 @observed(GRAPH)
-async def schedule(state: NudgeState, runtime: Runtime[Context]) -> dict:
+async def schedule(state: NudgeState, runtime: NudgeRuntime) -> Update:
     """send_at is now, or the end of quiet hours (10:00 local when the user has none); one nudge
     per user per local day (the insert is keyed), numbered within the inactive streak."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
+    svc = ctx.services
+    user = ctx.user_id
     draft = NudgeDraft(**state["draft"])
     if shaming_in(draft):  # last guard: nothing shaming reaches the table
         draft = safe_draft(None)
     prefs = _preferences(state)
     tz = state["timezone"]
-    at = send_time(ctx.clock, tz, prefs.quiet_hours)
+    at = send_time(ctx.now, tz, prefs.quiet_hours)
     nudge, created = await svc.nudges.create(
         user,
         key=nudge_key(user, dt.date.fromisoformat(state["local_date"])),
@@ -286,24 +298,24 @@ async def schedule(state: NudgeState, runtime: Runtime[Context]) -> dict:
 
 
 @observed(GRAPH)
-async def log_memory(state: NudgeState, runtime: Runtime[Context]) -> dict:
+async def log_memory(state: NudgeState, runtime: NudgeRuntime) -> Update:
     """The seed's task memory, keyed by the nudge: a re-run rewrites the same one."""
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     nudge = state["nudge"]
     assert nudge is not None
     channel = nudge["channel"]
     await svc.memory.add(
-        await ctx.user(),
+        ctx.user_id,
         "task",
         nudge_memory(state["days_inactive"], channel),
         {"nudge_id": nudge["id"], "send_at": nudge["send_at"], "tags": ["nudge", channel, "scheduled"]},
-        now=ctx.clock,
+        now=ctx.now,
         memory_id=stable_id(nudge["id"], "nudge_memory"),
     )
     return {}
 
 
-def memory_not_logged() -> dict:
+def memory_not_logged() -> Update:
     """The nudge is scheduled either way; only the task memory is missing."""
     return {}

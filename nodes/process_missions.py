@@ -23,20 +23,22 @@ Where failures are caught (one failing mission must not stop the others):
 from __future__ import annotations
 
 import uuid
+from typing import Protocol
 
 import openai
-import psycopg
 from langgraph.config import get_config
 from langgraph.errors import NodeError, NodeTimeoutError
 from langgraph.runtime import Runtime
-from langgraph.types import Command, Overwrite, Send
-from psycopg_pool import PoolTimeout
+from langgraph.types import Command, Overwrite
 
 from core.errors import DelightError, Invalid, NotFound
 from core.logging import get_logger
 from domain.missions import priority_score
-from nodes.context import Context, _emit, observed
+from nodes.context import Context
+from nodes.kit import Update, context_of, drawn_to, emit, observed
+from nodes.ports import GoalsPort, LlmPort, MissionsPort
 from prompts.process_missions import prepare_messages
+from services.db import DATABASE_ERRORS
 from state.process_missions import MAX_BATCH, MissionPrep, MissionResult, MissionTask, ProcessingState
 
 GRAPH = "process_missions"
@@ -44,6 +46,20 @@ SITE = "missions.prepare"
 REFUSED_STATUSES = ("completed", "archived")
 
 log = get_logger("delight.graph")
+
+
+class ProcessMissionsServices(Protocol):
+    """What process_missions' nodes use of the services."""
+
+    @property
+    def llm(self) -> LlmPort: ...
+    @property
+    def goals(self) -> GoalsPort: ...
+    @property
+    def missions(self) -> MissionsPort: ...
+
+
+ProcessRuntime = Runtime[Context[ProcessMissionsServices]]
 
 
 def ok(mission_id: str, first_step: str, priority: float) -> MissionResult:
@@ -83,13 +99,13 @@ def reason_for(err: BaseException) -> str:
         return "timed out"
     if isinstance(err, openai.APIError):
         return f"model call failed ({type(err).__name__})"
-    if isinstance(err, psycopg.Error | PoolTimeout):
+    if isinstance(err, DATABASE_ERRORS):
         return "database unavailable"
     return f"internal error ({type(err).__name__})"
 
 
 @observed(GRAPH)
-async def plan_batch(state: ProcessingState, runtime: Runtime[Context]) -> dict:
+async def plan_batch(state: ProcessingState, runtime: ProcessRuntime) -> Update:
     ids = state.get("mission_ids")
     if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_BATCH:
         raise Invalid(f"mission_ids must be a list of 1-{MAX_BATCH} mission ids")
@@ -104,17 +120,11 @@ async def plan_batch(state: ProcessingState, runtime: Runtime[Context]) -> dict:
     return {"batch": list(dict.fromkeys(canonical(i) for i in ids)), "outcomes": Overwrite({})}
 
 
-def fan_out(state: ProcessingState) -> list[Send]:
-    """One `process_one` task per distinct mission; LangGraph's `max_concurrency` (run config)
-    bounds how many run at once, like the seed's semaphore."""
-    return [Send("process_one", MissionTask(mission_id=mid)) for mid in state["batch"]]
-
-
 @observed(GRAPH)
-async def process_one(state: MissionTask, runtime: Runtime[Context]) -> dict:
+async def process_one(state: MissionTask, runtime: ProcessRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
+    svc = ctx.services
+    user = ctx.user_id
     mid = state["mission_id"]
     try:
         mission = await svc.missions.get(user, uuid.UUID(mid))
@@ -126,8 +136,8 @@ async def process_one(state: MissionTask, runtime: Runtime[Context]) -> dict:
     goal = await svc.goals.get(user, uuid.UUID(mission.goal_id)) if mission.goal_id else None
     priority = priority_score(
         estimated_minutes=mission.estimated_minutes,
-        created_at=mission.created_at or ctx.clock,
-        now=ctx.clock,
+        created_at=mission.created_at or ctx.now,
+        now=ctx.now,
         target_date=goal.target_date if goal else None,
     )
     prep, _ = await svc.llm.structured(
@@ -147,9 +157,9 @@ async def process_one(state: MissionTask, runtime: Runtime[Context]) -> dict:
     return {"outcomes": {mid: ok(mid, prep.first_step, priority)}}
 
 
-async def mission_failed(state: MissionTask, error: NodeError, runtime: Runtime[Context]) -> Command[str]:
+async def mission_failed(state: MissionTask, error: NodeError, runtime: ProcessRuntime) -> Command[str]:
     """`process_one`'s error handler (after its retries): this mission failed, the batch goes on."""
-    ctx = runtime.context
+    ctx = await context_of(runtime)
     mid = state["mission_id"]
     reason = reason_for(error.error)
     log.warning(
@@ -165,15 +175,15 @@ async def mission_failed(state: MissionTask, error: NodeError, runtime: Runtime[
         },
     )
     # No `ms`: parallel tasks of one node share `ctx.started`, so no honest duration is known here.
-    _emit(runtime, {"type": "step", "node": error.node, "status": "failed", "mission_id": mid})
+    emit(runtime, {"type": "step", "node": error.node, "status": "failed", "mission_id": mid})
     return Command(update={"outcomes": {mid: failure(mid, reason)}}, goto="summarize")
 
 
-mission_failed.fallback_to = "summarize"  # type: ignore[attr-defined]  # read by graphs/draw.py
+drawn_to(mission_failed, "summarize")
 
 
 @observed(GRAPH)
-async def summarize(state: ProcessingState, runtime: Runtime[Context]) -> dict:
+async def summarize(state: ProcessingState, runtime: ProcessRuntime) -> Update:
     outcomes = state.get("outcomes") or {}
     # Every task writes its outcome (node or handler); the default only guards the contract.
     results = [outcomes.get(mid) or failure(mid, "not processed") for mid in state["batch"]]

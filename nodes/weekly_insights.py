@@ -11,26 +11,44 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Protocol
 
-from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from core.errors import NotFound
+from core.settings import Settings
 from domain.calendar import WEEKDAYS, insight_window, week_of
 from domain.ids import stable_id
-from domain.narrative import highlight_reel_due
-from nodes.context import Context, observed
+from domain.narrative import build_highlight_reel, highlight_reel_due
+from nodes.context import Context
+from nodes.kit import Update, observed
+from nodes.ports import InsightsPort, LlmPort, MemoryPort, ProgressPort
 from prompts.weekly_insights import insight_memory, insight_messages, insight_text, patterns_messages
 from state.reducers import empty_usage
 from state.schemas import Progress
 from state.weekly_insights import InsightsState, InsightView, WeeklyInsight, WeeklyPatterns
 
 GRAPH = "weekly_insights"
-BRANCHES = ("load_task_memories", "compute_dci", "completion_stats")
 INSIGHT_TAGS = ["insight", "weekly_summary", "analytics"]
-REEL_MISSIONS = 3  # top missions shown in a highlight reel
+
+
+class WeeklyInsightsServices(Protocol):
+    """What weekly_insights' nodes use of the services."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def llm(self) -> LlmPort: ...
+    @property
+    def memory(self) -> MemoryPort: ...
+    @property
+    def progress(self) -> ProgressPort: ...
+    @property
+    def insights(self) -> InsightsPort: ...
+
+
+InsightsRuntime = Runtime[Context[WeeklyInsightsServices]]
 
 
 def insight_id(user_id: uuid.UUID, week: str) -> uuid.UUID:
@@ -68,18 +86,18 @@ def _window(state: InsightsState) -> tuple[datetime, datetime]:
 
 
 @observed(GRAPH)
-async def resolve_week(state: InsightsState, runtime: Runtime[Context]) -> dict:
+async def resolve_week(state: InsightsState, runtime: InsightsRuntime) -> Update:
     """The week (given, else the run clock's ISO week in the user's timezone; malformed or not
     yet started: `Invalid`), its read window, and its stored insight. A complete stored insight
     is returned as it is (`created: False`, no model call); a degraded one is regenerated.
     Resets this run's `degraded` and `usage` (a thread may carry a previous run's)."""
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     week = state.get("week")
     if week is None:
-        week = week_of(ctx.clock, ctx.timezone)
-    start, end = insight_window(week, ctx.timezone, ctx.clock, svc.settings.dci_window_days)
-    existing = await svc.insights.get(await ctx.user(), week)
+        week = week_of(ctx.now, ctx.timezone)
+    start, end = insight_window(week, ctx.timezone, ctx.now, svc.settings.dci_window_days)
+    existing = await svc.insights.get(ctx.user_id, week)
     degraded = bool(existing and (existing.get("stats") or {}).get("degraded"))
     update: dict[str, Any] = {
         "week": week,
@@ -94,50 +112,42 @@ async def resolve_week(state: InsightsState, runtime: Runtime[Context]) -> dict:
     return update
 
 
-def after_resolve(state: InsightsState) -> list[str] | str:
-    """Stored: END (or `highlight_reel`, when the stored insight qualifies for a reel it lacks,
-    e.g. a run that stopped after storing). Otherwise fan out to the three reads."""
-    if state.get("stored"):
-        return "highlight_reel" if reel_missing(state["insight"]) else END
-    return list(BRANCHES)
-
-
 # --- the three reads (parallel) ---------------------------------------------------------------------
 
 
 @observed(GRAPH)
-async def load_task_memories(state: InsightsState, runtime: Runtime[Context]) -> dict:
+async def load_task_memories(state: InsightsState, runtime: InsightsRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     start, end = _window(state)
-    memories = await svc.insights.task_memories(await ctx.user(), since=start, until=end, now=ctx.clock)
+    memories = await svc.insights.task_memories(ctx.user_id, since=start, until=end, now=ctx.now)
     return {"task_memories": memories}
 
 
 @observed(GRAPH)
-async def compute_dci(state: InsightsState, runtime: Runtime[Context]) -> dict:
+async def compute_dci(state: InsightsState, runtime: InsightsRuntime) -> Update:
     """DCI, zone, terms and streak as of the window's end."""
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     _, end = _window(state)
-    progress = await svc.progress.recent(await ctx.user(), ctx.timezone, end)
+    progress = await svc.progress.recent(ctx.user_id, ctx.timezone, end)
     return {"progress": progress.model_dump()}
 
 
 @observed(GRAPH)
-async def completion_stats(state: InsightsState, runtime: Runtime[Context]) -> dict:
+async def completion_stats(state: InsightsState, runtime: InsightsRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     start, end = _window(state)
-    stats = await svc.insights.week_stats(await ctx.user(), tz=ctx.timezone, since=start, until=end)
+    stats = await svc.insights.week_stats(ctx.user_id, tz=ctx.timezone, since=start, until=end)
     return {"stats": stats}
 
 
-def no_task_memories() -> dict:
+def no_task_memories() -> Update:
     return {"task_memories": []}
 
 
-def no_progress() -> dict:
+def no_progress() -> Update:
     return {"progress": Progress().model_dump()}
 
 
@@ -152,7 +162,7 @@ def empty_stats() -> dict[str, Any]:
     }
 
 
-def no_stats() -> dict:
+def no_stats() -> Update:
     return {"stats": empty_stats()}
 
 
@@ -160,9 +170,9 @@ def no_stats() -> dict:
 
 
 @observed(GRAPH)
-async def analyse_patterns(state: InsightsState, runtime: Runtime[Context]) -> dict:
+async def analyse_patterns(state: InsightsState, runtime: InsightsRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     patterns, usage = await svc.llm.structured(
         WeeklyPatterns,
         patterns_messages(
@@ -172,22 +182,22 @@ async def analyse_patterns(state: InsightsState, runtime: Runtime[Context]) -> d
             memories=state.get("task_memories") or [],
         ),
         site="insights.patterns",
-        user_id=str(await ctx.user()),
+        user_id=str(ctx.user_id),
     )
     return {"patterns": patterns.model_dump(), "usage": usage.model_dump()}
 
 
 @observed(GRAPH)
-async def write_insights(state: InsightsState, runtime: Runtime[Context]) -> dict:
+async def write_insights(state: InsightsState, runtime: InsightsRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     draft, usage = await svc.llm.structured(
         WeeklyInsight,
         insight_messages(
             week=state["week"], patterns=state["patterns"], progress=state.get("progress") or {}
         ),
         site="insights.write",
-        user_id=str(await ctx.user()),
+        user_id=str(ctx.user_id),
     )
     return {"draft": draft.model_dump(), "usage": usage.model_dump()}
 
@@ -211,7 +221,7 @@ def insight_stats(state: InsightsState) -> dict[str, Any]:
     }
 
 
-async def _forget(svc: Any, user: uuid.UUID, mid: uuid.UUID) -> None:
+async def _forget(svc: WeeklyInsightsServices, user: uuid.UUID, mid: uuid.UUID) -> None:
     try:
         await svc.memory.delete(user, mid)
     except NotFound:
@@ -219,13 +229,13 @@ async def _forget(svc: Any, user: uuid.UUID, mid: uuid.UUID) -> None:
 
 
 @observed(GRAPH)
-async def store_insight(state: InsightsState, runtime: Runtime[Context]) -> dict:
+async def store_insight(state: InsightsState, runtime: InsightsRuntime) -> Update:
     """The personal memory first, then the row (the row is the commit mark: a run that stops in
     between leaves no row, and its re-run regenerates and rewrites the same memory id). When a
     concurrent run stored the week first, its row wins and the memory is rewritten to match."""
     ctx = runtime.context
-    svc = await ctx.svc()
-    user = await ctx.user()
+    svc = ctx.services
+    user = ctx.user_id
     week = state["week"]
     dci = float((state.get("progress") or {}).get("dci") or 0.0)
     text = insight_text(WeeklyInsight.model_validate(state["draft"]))
@@ -237,7 +247,7 @@ async def store_insight(state: InsightsState, runtime: Runtime[Context]) -> dict
             "personal",
             insight_memory(week, text, dci),
             {"dci": dci, "week": week, "tags": INSIGHT_TAGS},
-            now=ctx.clock,
+            now=ctx.now,
             memory_id=mid,
         )
         return stored_id
@@ -254,57 +264,14 @@ async def store_insight(state: InsightsState, runtime: Runtime[Context]) -> dict
     return {"insight": view(row), "created": written, "memory_id": stored_mid}
 
 
-def after_store(state: InsightsState) -> Literal["highlight_reel", "__end__"]:
-    """The highlight reel only when `highlight_reel_due(dci, streak)` (and the row has none)."""
-    return "highlight_reel" if reel_missing(state["insight"]) else END
-
-
 # --- highlight reel -------------------------------------------------------------------------------
-
-_DAY_NAMES = dict(
-    zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
-)
-
-
-def build_highlight_reel(dci: float, stats: dict[str, Any]) -> dict[str, Any]:
-    """The week's highlight reel, from its numbers alone (no model call): why it was earned,
-    the DCI and streak, the best weekday, the most completed missions, and one line per
-    highlight for the app to show."""
-    streak = int(stats.get("streak_days") or 0)
-    completed, minutes = int(stats.get("completed") or 0), int(stats.get("minutes") or 0)
-    best = stats.get("best_weekday")
-    top = list(stats.get("top_missions") or [])[:REEL_MISSIONS]
-    reasons = [r for r, hit in (("dci", dci >= 0.8), ("streak", streak >= 7)) if hit]
-    moments: list[str] = []
-    if streak >= 7:
-        moments.append(f"A {streak}-day streak: you showed up every day.")
-    if dci >= 0.8:
-        moments.append(f"DCI {dci:.2f}: one of your most consistent weeks.")
-    if completed:
-        moments.append(f"{completed} missions completed, {minutes} focused minutes.")
-    if best:
-        count = int((stats.get("by_weekday") or {}).get(best, 0))
-        moments.append(f"Best day: {_DAY_NAMES.get(best, best)} ({count} missions).")
-    moments += [f"Top mission: {m['title']} ({m['count']}x)." for m in top]
-    return {
-        "title": "Your week in highlights",
-        "reasons": reasons,
-        "dci": dci,
-        "zone": stats.get("zone"),
-        "streak_days": streak,
-        "completed": completed,
-        "minutes": minutes,
-        "best_weekday": best,
-        "top_missions": top,
-        "moments": moments,
-    }
 
 
 @observed(GRAPH)
-async def highlight_reel(state: InsightsState, runtime: Runtime[Context]) -> dict:
+async def highlight_reel(state: InsightsState, runtime: InsightsRuntime) -> Update:
     ctx = runtime.context
-    svc = await ctx.svc()
+    svc = ctx.services
     insight = state["insight"]
     reel = build_highlight_reel(insight["dci"], insight["stats"])
-    row = await svc.insights.set_highlight_reel(await ctx.user(), insight["week"], reel)
+    row = await svc.insights.set_highlight_reel(ctx.user_id, insight["week"], reel)
     return {"insight": view(row) if row else {**insight, "highlight_reel": reel}}

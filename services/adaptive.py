@@ -79,10 +79,3 @@ def clean_scores(raw: Any) -> dict[str, float] | None:
         if isinstance(value, int | float) and not isinstance(value, bool):
             scores[label] = min(1.0, max(0.0, float(value)))
     return scores or None
-
-
-def adaptive_reads(services: Any) -> AdaptiveReads:
-    """The container's `adaptive` reader when it has one, else one over its database (the
-    reader holds nothing but the `Database` reference, so building it per call is free)."""
-    reads = getattr(services, "adaptive", None)
-    return reads if reads is not None else AdaptiveReads(services.db)

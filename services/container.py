@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from core.logging import get_logger
 from core.settings import Settings, get_settings
+from services.adaptive import AdaptiveReads
 from services.chat_threads import Threads
 from services.db import Database
 from services.embeddings import CachedEmbeddings, build_embeddings
@@ -65,6 +66,7 @@ class Services:
     threads: Threads
     goals: Goals
     missions: Missions
+    adaptive: AdaptiveReads
     notifications: Notifications
     runs: RunStore
     narrative: NarrativeStore
@@ -119,6 +121,7 @@ class Services:
             threads=Threads(db),
             goals=Goals(db),
             missions=Missions(db),
+            adaptive=AdaptiveReads(db),
             notifications=Notifications(db),
             runs=RunStore(db),
             narrative=NarrativeStore(db),

@@ -22,6 +22,12 @@ from core.settings import ROOT, Settings
 
 log = get_logger("delight.db")
 
+# Database errors worth another quick attempt: a connection that dropped, a pool that stayed
+# exhausted (`Database.connection` reports both as `Unavailable`; direct pool users may not).
+TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout, Unavailable)
+# Any error of the database or its pool (a reason to show as "database unavailable").
+DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, PoolTimeout)
+
 # Serialises schema set-up across processes that start together.
 _MIGRATION_LOCK_KEY = 7_110_311_001
 

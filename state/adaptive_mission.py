@@ -10,15 +10,15 @@ LangGraph serves (input, output, state) only from those, not from `typing.TypedD
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, TypeAlias
 
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from domain.missions import Energy, Path
 from state.goal_decomposition import MissionDraft
-from state.goals import Energy
 
-AdaptivePath = Literal["self_care", "challenge", "celebration", "triad"]
+AdaptivePath: TypeAlias = Path  # the four paths of seed Pattern 3
 
 
 class ChallengeDraft(MissionDraft):

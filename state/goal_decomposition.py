@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
-from state.goals import Energy, Goal
+from domain.missions import Energy
+from state.goals import Goal
 from state.reducers import merge_keyed
 
 Json = dict[str, Any]

@@ -9,9 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.missions import Energy
+
 ValueCategory = Literal["health", "craft", "growth", "connection"]
 GoalStatus = Literal["active", "paused", "completed", "archived"]
-Energy = Literal["low", "medium", "high"]
 MissionStatus = Literal["pending", "in_progress", "completed", "deferred", "archived"]
 MissionKind = Literal["regular", "self_care", "challenge", "celebration", "quest"]
 

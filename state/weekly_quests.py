@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic needs it for schemas on Python < 3.12
 
-from state.goals import Energy, Goal, Mission
+from domain.missions import Energy
+from state.goals import Goal, Mission
 
 
 class QuestDraft(BaseModel):

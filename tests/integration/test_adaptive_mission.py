@@ -60,9 +60,7 @@ def scripted(services: Any, *answers: EmotionScores) -> tuple[Any, ScriptedChatM
 async def run(
     services: Any, user: uuid.UUID, feeling: str | None = None, *, now: datetime = NOW, tz: str = "UTC"
 ) -> dict[str, Any]:
-    ctx = Context(
-        user_id=str(user), thread_id=f"adaptive-{uuid.uuid4()}", timezone=tz, now=now, services=services
-    )
+    ctx = Context(user_id=user, thread_id=f"adaptive-{uuid.uuid4()}", timezone=tz, now=now, services=services)
     return await build(services.settings).compile(name=GRAPH).ainvoke({"feeling": feeling}, context=ctx)
 
 

@@ -41,7 +41,7 @@ async def test_failed_turn_resumes_from_the_failed_node(services) -> None:  # ty
     graph = build(services.settings).compile(checkpointer=services.checkpointer)
     user = await services.users.ensure(f"resume-{uuid.uuid4().hex[:8]}")
     thread_id = await services.threads.create(user.id)
-    ctx = Context(user_id=str(user.id), thread_id=thread_id, now=datetime.now(UTC), services=svc)
+    ctx = Context(user_id=user.id, thread_id=thread_id, now=datetime.now(UTC), services=svc)
     config = {"configurable": {"thread_id": thread_id}}
     inputs = {
         "messages": [HumanMessage("I love my new job", id=str(uuid.uuid4()))],

@@ -21,7 +21,7 @@ POOL = 4
 
 
 async def turn(graph, svc: Services, user: uuid.UUID, thread: str, text: str) -> dict:  # type: ignore[no-untyped-def]
-    ctx = Context(user_id=str(user), thread_id=thread, now=datetime.now(UTC), services=svc)
+    ctx = Context(user_id=user, thread_id=thread, now=datetime.now(UTC), services=svc)
     inputs = {
         "messages": [HumanMessage(text, id=str(uuid.uuid4()))],
         "usage": Overwrite(Usage()),

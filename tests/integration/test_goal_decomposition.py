@@ -55,7 +55,7 @@ def with_model(services, model: PlanModel):  # type: ignore[no-untyped-def]
 async def decompose(svc, user_id: uuid.UUID, goal_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     graph = build(svc.settings).compile(checkpointer=svc.checkpointer)
     thread_id = f"decompose-test:{uuid.uuid4()}"
-    ctx = Context(user_id=str(user_id), thread_id=thread_id, now=datetime.now(UTC), services=svc)
+    ctx = Context(user_id=user_id, thread_id=thread_id, now=datetime.now(UTC), services=svc)
     return await graph.ainvoke({"goal_id": goal_id}, {"configurable": {"thread_id": thread_id}}, context=ctx)
 
 

@@ -75,7 +75,7 @@ async def a_week_of_history(services: Any, user: uuid.UUID, goal: Goal) -> list[
 async def run(services: Any, user: uuid.UUID, goal_id: str, now: datetime = NOW) -> dict[str, Any]:
     graph = build(services.settings).compile(checkpointer=services.checkpointer, name=GRAPH)
     ctx = Context(
-        user_id=str(user), thread_id=f"narrative:{uuid.uuid4()}", timezone="UTC", now=now, services=services
+        user_id=user, thread_id=f"narrative:{uuid.uuid4()}", timezone="UTC", now=now, services=services
     )
     return await graph.ainvoke(
         {"goal_id": goal_id}, {"configurable": {"thread_id": ctx.thread_id}}, context=ctx

@@ -67,7 +67,7 @@ async def run(services, user: uuid.UUID, now: datetime = NOW) -> dict[str, Any]:
     graph = build(services.settings).compile(checkpointer=services.checkpointer)
     # The context timezone is left at UTC on purpose: local days are the user's stored zone.
     ctx = Context(
-        user_id=str(user), thread_id=f"nudge-test:{uuid.uuid4()}", timezone="UTC", now=now, services=services
+        user_id=user, thread_id=f"nudge-test:{uuid.uuid4()}", timezone="UTC", now=now, services=services
     )
     return await graph.ainvoke({}, {"configurable": {"thread_id": ctx.thread_id}}, context=ctx)
 

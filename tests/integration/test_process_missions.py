@@ -62,7 +62,7 @@ async def test_process_missions_updates_only_the_users_open_missions(services) -
     now = dt.datetime.now(dt.UTC)
     thread_id = f"process:{uuid.uuid4()}"
     graph = build(services.settings).compile(checkpointer=services.checkpointer, name=GRAPH)
-    ctx = Context(user_id=str(user.id), thread_id=thread_id, now=now, services=services)
+    ctx = Context(user_id=user.id, thread_id=thread_id, now=now, services=services)
     config = {**run_config(services.settings), "configurable": {"thread_id": thread_id}}
     ids = [run.id, done.id, theirs.id, stretch.id, unknown, run.id]
 
@@ -136,7 +136,7 @@ async def test_rerunning_a_batch_rewrites_the_same_rows(services) -> None:  # ty
     outs = []
     for _ in range(2):
         thread_id = f"process:{uuid.uuid4()}"
-        ctx = Context(user_id=str(user.id), thread_id=thread_id, now=now, services=services)
+        ctx = Context(user_id=user.id, thread_id=thread_id, now=now, services=services)
         config = {**run_config(services.settings), "configurable": {"thread_id": thread_id}}
         outs.append(await graph.ainvoke({"mission_ids": [mission.id]}, config, context=ctx))
 

@@ -28,7 +28,7 @@ async def test_a_chat_turn_makes_at_most_ten_round_trips(services) -> None:  # t
     await services.memory.add(user, "personal", "The user's sister is called Maya.", now=datetime.now(UTC))
 
     async def turn(text: str) -> dict:  # type: ignore[type-arg]
-        ctx = Context(user_id=str(user), thread_id=thread, now=datetime.now(UTC), services=services)
+        ctx = Context(user_id=user, thread_id=thread, now=datetime.now(UTC), services=services)
         inputs = {
             "messages": [HumanMessage(text, id=str(uuid.uuid4()))],
             "usage": Overwrite(Usage()),

@@ -16,8 +16,9 @@ from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import NotFound
 from core.settings import Settings
+from domain.calendar import local_midnight
+from domain.missions import daily_index, top_goal
 from graphs.adaptive_mission import ASSESSMENTS, GRAPH, PATHS, build, graph, route
-from nodes.adaptive_mission import daily_index, local_midnight, top_goal
 from nodes.context import Context
 from prompts.adaptive_mission import SELF_CARE_TEMPLATES, goal_from_prompt
 from services.llm.gateway import ModelGateway
@@ -174,7 +175,7 @@ USER = uuid.UUID("8d2f8a4e-6a55-4a44-9d7c-3f6a2a1b0c01")
 
 
 async def run(svc: Svc, feeling: str | None = None, *, tz: str = "UTC", user: uuid.UUID = USER) -> Run:
-    ctx = Context(user_id=str(user), thread_id="t", timezone=tz, now=NOW, services=svc)  # type: ignore[arg-type]
+    ctx = Context(user_id=user, thread_id="t", timezone=tz, now=NOW, services=svc)
     compiled: CompiledStateGraph = build(svc.settings).compile(name=GRAPH)
     out: dict[str, Any] = {}
     events: list[dict[str, Any]] = []

@@ -70,13 +70,13 @@ def make_graph(svc: FakeServices) -> CompiledStateGraph:
     return build(svc.settings).compile(checkpointer=saver)
 
 
-def context(svc: FakeServices, thread_id: str, user_id: str | None = None) -> Context:
+def context(svc: FakeServices, thread_id: str, user_id: uuid.UUID | None = None) -> Context[FakeServices]:
     return Context(
-        user_id=user_id or str(uuid.uuid4()),
+        user_id=user_id or uuid.uuid4(),
         thread_id=thread_id,
         timezone="Europe/Paris",
         now=NOW,
-        services=svc,  # type: ignore[arg-type]
+        services=svc,
     )
 
 
@@ -140,12 +140,12 @@ async def test_happy_path_composes_from_all_three_branches(svc: FakeServices) ->
 
     # Each branch was asked about this user, this message, this clock.
     (retrieve,) = svc.memory.calls_of("retrieve")
-    assert retrieve.args["user_id"] == uuid.UUID(ctx.user_id or "")
+    assert retrieve.args["user_id"] == ctx.user_id
     assert retrieve.args["query"] == "I'm so anxious about my exams"
     assert retrieve.args["now"] == NOW
     (recent,) = svc.progress.calls
     assert recent.args == {
-        "user_id": uuid.UUID(ctx.user_id or ""),
+        "user_id": ctx.user_id,
         "tz": "Europe/Paris",
         "now": NOW,
     }
@@ -168,7 +168,7 @@ async def test_happy_path_composes_from_all_three_branches(svc: FakeServices) ->
 
     # The exchange was recorded, keyed by the user's message, and the AI message is in the thread.
     assert turn.thread_id == "t-happy"
-    assert turn.user_id == uuid.UUID(ctx.user_id or "")
+    assert turn.user_id == ctx.user_id
     assert [(role, text) for _, role, text in turn.messages] == [
         ("user", "I'm so anxious about my exams"),
         ("assistant", REPLY),
@@ -319,7 +319,7 @@ async def test_several_failed_branches_are_all_named(svc: FakeServices, broken: 
 
 async def test_second_turn_resets_usage_and_accumulates_messages(svc: FakeServices) -> None:
     graph = make_graph(svc)
-    user = str(uuid.uuid4())
+    user = uuid.uuid4()
 
     first = await run_turn(graph, svc, "hi", ctx=context(svc, "t-two", user))
     second = await run_turn(graph, svc, "again", ctx=context(svc, "t-two", user))
@@ -342,7 +342,7 @@ async def test_second_turn_resets_usage_and_accumulates_messages(svc: FakeServic
 async def test_degraded_does_not_carry_over_to_the_next_turn(svc: FakeServices) -> None:
     svc.memory.fail(RuntimeError("memory down"), times=1)  # only the first turn's retrieve
     graph = make_graph(svc)
-    user = str(uuid.uuid4())
+    user = uuid.uuid4()
 
     first = await run_turn(graph, svc, "hi", ctx=context(svc, "t-deg", user))
     second = await run_turn(graph, svc, "again", ctx=context(svc, "t-deg", user))
@@ -356,7 +356,7 @@ async def test_degraded_does_not_carry_over_to_the_next_turn(svc: FakeServices) 
 async def test_thread_after_a_degraded_turn_has_both_exchanges(svc: FakeServices) -> None:
     svc.memory.fail(RuntimeError("memory down"), times=1)
     graph = make_graph(svc)
-    user = str(uuid.uuid4())
+    user = uuid.uuid4()
 
     await run_turn(graph, svc, "hi", ctx=context(svc, "t-deg2", user))
     await run_turn(graph, svc, "again", ctx=context(svc, "t-deg2", user))
@@ -448,7 +448,7 @@ async def test_durable_fact_writes_personal_memory_too() -> None:
     }
     assert personal.content == SISTER
     assert personal.metadata == {"kind": "fact", "source": "chat", "thread_id": "t-fact"}
-    assert turn.user_id == uuid.UUID(ctx.user_id or "") and turn.now == NOW
+    assert turn.user_id == ctx.user_id and turn.now == NOW
 
 
 async def test_without_durable_fact_only_the_task_memory(svc: FakeServices) -> None:

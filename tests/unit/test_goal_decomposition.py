@@ -80,7 +80,7 @@ def two_milestones() -> str:
 
 
 def context(svc: DecompositionServices, user_id: uuid.UUID, thread_id: str = "t-1") -> Context:
-    return Context(user_id=str(user_id), thread_id=thread_id, now=NOW, services=svc)  # type: ignore[arg-type]
+    return Context(user_id=user_id, thread_id=thread_id, now=NOW, services=svc)
 
 
 async def run(

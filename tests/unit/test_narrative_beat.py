@@ -337,7 +337,7 @@ async def run(
     graph = graph or make_graph(svc)
     thread_id = thread_id or str(uuid.uuid4())
     ctx = Context(
-        user_id=str(user or svc.user),
+        user_id=user or svc.user,
         thread_id=thread_id,
         timezone="UTC",
         now=NOW,

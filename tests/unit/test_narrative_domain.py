@@ -8,8 +8,18 @@ from typing import Any
 
 import pytest
 
-from domain.narrative import HIDDEN_QUESTS, QuestTrigger, Triggers, check_unlocks, select_beat
-from nodes.narrative_beat import build_triggers, milestone_key, nothing_new, triggers_json, triggers_of
+from domain.narrative import (
+    HIDDEN_QUESTS,
+    QuestTrigger,
+    Triggers,
+    build_triggers,
+    check_unlocks,
+    milestone_key,
+    nothing_new,
+    select_beat,
+    triggers_json,
+    triggers_of,
+)
 from state.reducers import add_usage, empty_usage, usage_entry
 from state.schemas import Usage
 

@@ -185,7 +185,9 @@ def compiled(svc: NudgeServices) -> CompiledStateGraph:
 
 
 def context(svc: NudgeServices, now: datetime) -> Context:
-    return Context(user_id=USER, thread_id=str(uuid.uuid4()), timezone="UTC", now=now, services=svc)  # type: ignore[arg-type]
+    return Context(
+        user_id=uuid.UUID(USER), thread_id=str(uuid.uuid4()), timezone="UTC", now=now, services=svc
+    )
 
 
 async def run(svc: NudgeServices, *, now: datetime = NOW) -> Run:

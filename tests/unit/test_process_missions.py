@@ -33,7 +33,7 @@ OTHER = uuid.UUID("00000000-0000-4000-8000-000000000002")
 
 
 def context(svc: ProcessingServices, user: uuid.UUID = USER) -> Context:
-    return Context(user_id=str(user), thread_id=f"process:{uuid.uuid4()}", now=NOW, services=svc)  # type: ignore[arg-type]
+    return Context(user_id=user, thread_id=f"process:{uuid.uuid4()}", now=NOW, services=svc)
 
 
 async def run(

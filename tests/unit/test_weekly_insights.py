@@ -21,10 +21,10 @@ from core.errors import Invalid, NotFound
 from core.settings import Settings
 from domain.calendar import insight_window, parse_week, week_bounds, week_of
 from domain.ids import stable_id
-from domain.narrative import highlight_reel_due
-from graphs.weekly_insights import build
+from domain.narrative import build_highlight_reel, highlight_reel_due
+from graphs.weekly_insights import BRANCHES, build
 from nodes.context import Context
-from nodes.weekly_insights import BRANCHES, build_highlight_reel, empty_stats
+from nodes.weekly_insights import empty_stats
 from prompts.weekly_insights import (
     data_block,
     insight_from_data,
@@ -189,7 +189,7 @@ async def run(
 ) -> Run:
     graph = graph or build(svc.settings).compile()
     thread_id = thread_id or str(uuid.uuid4())
-    ctx = Context(user_id=str(svc.user), thread_id=thread_id, timezone=tz, now=now, services=svc)  # type: ignore[arg-type]
+    ctx = Context(user_id=svc.user, thread_id=thread_id, timezone=tz, now=now, services=svc)
     out: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -309,7 +309,7 @@ async def test_first_run_gathers_generates_stores_and_remembers() -> None:
 
 async def test_output_is_the_narrow_schema() -> None:
     svc = make_svc()
-    ctx = Context(user_id=str(svc.user), thread_id="t", timezone=TZ, now=NOW, services=svc)  # type: ignore[arg-type]
+    ctx = Context(user_id=svc.user, thread_id="t", timezone=TZ, now=NOW, services=svc)
     graph = build(svc.settings).compile()
     first = await graph.ainvoke({"week": WEEK}, context=ctx)
     again = await graph.ainvoke({"week": WEEK}, context=ctx)

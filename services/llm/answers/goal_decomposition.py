@@ -23,6 +23,7 @@ from typing import Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
+from domain.missions import Energy
 from prompts.goal_decomposition import (
     DESCRIPTION,
     GOAL,
@@ -35,7 +36,6 @@ from prompts.goal_decomposition import (
 )
 from services.llm.offline import last_human_text, register_answer
 from state.goal_decomposition import GoalAnalysis, MilestoneDraft, MilestonePlan, MissionDraft, MissionPlan
-from state.goals import Energy
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _STOP = frozenset(
