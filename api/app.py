@@ -63,7 +63,7 @@ STATIC = Path(__file__).parent / "static"
 UNAVAILABLE_RETRY_S = 2  # Retry-After of a 503: a database or model hiccup
 
 
-def _problem(e: dict) -> dict[str, str]:  # type: ignore[type-arg]
+def _problem(e: dict) -> dict[str, str]:
     if e["type"] == "json_invalid":
         reason = (e.get("ctx") or {}).get("error", "invalid JSON")
         return {"field": "body", "message": f"malformed JSON at character {e['loc'][-1]}: {reason}"}

@@ -39,7 +39,7 @@ def _path_field(scope: Scope) -> str:
     Matched against the documented route templates, only for a rejected request."""
     app = scope.get("app")
     try:
-        paths = app.openapi().get("paths", {}) if hasattr(app, "openapi") else {}
+        paths = app.openapi().get("paths", {}) if app is not None and hasattr(app, "openapi") else {}
     except Exception:  # naming the field is a courtesy: the answer is 422 regardless
         paths = {}
     method = scope.get("method", "GET").lower()

@@ -439,7 +439,7 @@ async def run_inproc(
     log(f"in-process: checkpointer lock, {concurrency} concurrent workers, {rounds} x {seconds} s per saver")
     lock = await h.concurrency(
         {
-            "AsyncPostgresSaver": AsyncPostgresSaver(pool, serde=serde()),  # type: ignore[arg-type]
+            "AsyncPostgresSaver": AsyncPostgresSaver(pool, serde=serde()),
             "PooledPostgresSaver": PooledPostgresSaver(pool, serde=serde()),
         },
         concurrency,
@@ -449,7 +449,7 @@ async def run_inproc(
     log("in-process: checkpointer calls per second, 16 tasks, per saver")
     ops = await checkpointer_ops(
         {
-            "AsyncPostgresSaver": AsyncPostgresSaver(pool, serde=serde()),  # type: ignore[arg-type]
+            "AsyncPostgresSaver": AsyncPostgresSaver(pool, serde=serde()),
             "PooledPostgresSaver": PooledPostgresSaver(pool, serde=serde()),
         },
         16,

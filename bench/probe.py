@@ -61,15 +61,15 @@ def count_round_trips(pools: tuple[AsyncConnectionPool, ...] = ()) -> Iterator[R
     orig_wait = conn_cls.wait
     orig_checks = {id(p): p._check for p in pools}
 
-    async def wait(self, gen, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def wait(self, gen, *args, **kwargs):
         # In pipeline mode statements are only queued and flushed: the one wait for the server
         # is the pipeline's sync (or its exit, which syncs).
         if self._pipeline is None or getattr(gen, "__name__", "") in _PIPELINE_SYNCS:
             gen = _counted(gen)
         return await orig_wait(self, gen, *args, **kwargs)
 
-    def counted_check(check):  # type: ignore[no-untyped-def]
-        async def check_connection(conn):  # type: ignore[no-untyped-def]
+    def counted_check(check):
+        async def check_connection(conn):
             before = COUNTER.total
             try:
                 return await check(conn)

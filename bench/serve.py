@@ -50,7 +50,7 @@ def main() -> None:
         saver_cls = AsyncPostgresSaver if args.saver == "stock" else PooledPostgresSaver
         services.container.AsyncPostgresSaver = saver_cls  # type: ignore[misc]
     if args.no_gc_freeze:
-        api.app.gc = types.SimpleNamespace(collect=gc.collect, freeze=lambda: None)  # type: ignore[attr-defined]
+        api.app.gc = types.SimpleNamespace(collect=gc.collect, freeze=lambda: None)
     if args.durability:  # chat turns checkpoint with this durability instead of `exit`
         base_turn = api.turns.turn
 

@@ -24,7 +24,7 @@ class RankingParams:
 
 def recency_boost(last_seen: datetime, now: datetime, p: RankingParams) -> float:
     age_days = max(0.0, (now - last_seen).total_seconds() / 86400)
-    return p.recency_floor + (1 - p.recency_floor) * 0.5 ** (age_days / p.half_life_days)
+    return p.recency_floor + (1 - p.recency_floor) * float(0.5 ** (age_days / p.half_life_days))
 
 
 def frequency_boost(access_count: int, p: RankingParams) -> float:

@@ -789,8 +789,8 @@ class Engine:
                     if run_id not in held and ex.started < issued - 1:
                         log.warning("run lease lost", extra={"run_id": str(run_id)})
                         self._stop(ex, "lost")
-                    elif held.get(run_id):
-                        self._stop(ex, held[run_id])  # a cancel whose notification was missed
+                    elif reason := held.get(run_id):
+                        self._stop(ex, reason)  # a cancel whose notification was missed
                 for record in await self.store.take_expired(self.proc, self.lease_s):
                     self._spawn(self._settle_expired(record))
             except Exception as err:

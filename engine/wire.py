@@ -8,7 +8,7 @@ the other modes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 
@@ -62,7 +62,8 @@ class Formatter:
             msg, meta = chunk
             key = msg.id or ""
             if key in self._messages:
-                self._messages[key] = self._messages[key] + msg  # type: ignore[operator]
+                # A message streamed in pieces: each piece is a chunk of the one before.
+                self._messages[key] = cast(BaseMessageChunk, self._messages[key]) + msg
             else:
                 self._messages[key] = msg
                 out.append(("messages/metadata" + suffix, {key: {"metadata": meta}}))
@@ -70,7 +71,7 @@ class Formatter:
             if isinstance(msg, BaseMessageChunk):
                 out.append(("messages/partial" + suffix, [so_far]))
             else:
-                out.append(("messages/complete" + suffix, [message_chunk_to_message(so_far)]))  # type: ignore[arg-type]
+                out.append(("messages/complete" + suffix, [message_chunk_to_message(so_far)]))
         return out
 
 

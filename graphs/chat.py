@@ -15,6 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, HumanMessage, convert_to_messages
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, StateGraph
 from langgraph.types import Overwrite
 
@@ -123,7 +124,7 @@ async def settle_turn(s: Settlement) -> tuple[str, Any]:
         await s.forget_checkpoints()
         return "rollback", None
     if reply is not None:
-        config = {"configurable": {"thread_id": thread}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
         snap = await s.graph.aget_state(config)
         if not any(m.id == human_id for m in snap.values.get("messages", [])):
             exchange = [HumanMessage(human.text, id=human_id), AIMessage(reply[1], id=reply[0])]

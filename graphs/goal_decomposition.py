@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
@@ -60,7 +61,7 @@ from state.goal_decomposition import (
 __all__ = ["GRAPH", "build", "graph", "run_config"]
 
 
-def run_config(settings: Settings | None = None) -> dict[str, Any]:
+def run_config(settings: Settings | None = None) -> RunnableConfig:
     """The run config that caps the parallel `plan_missions` calls at
     `settings.decompose_concurrency` (LangGraph's `max_concurrency`)."""
     s = settings or get_settings()
@@ -69,7 +70,7 @@ def run_config(settings: Settings | None = None) -> dict[str, Any]:
 
 def after_load(state: DecompositionState) -> Literal["analyse_goal", "__end__"]:
     """A goal that already has a plan is answered as stored (no model call)."""
-    return END if state.get("has_plan") else "analyse_goal"
+    return "__end__" if state.get("has_plan") else "analyse_goal"
 
 
 def fan_out(state: DecompositionState) -> list[Send]:

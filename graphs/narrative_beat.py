@@ -58,7 +58,7 @@ WRITERS: tuple[Writer, ...] = ("write_story", "write_teaser")
 
 def after_select(state: NarrativeState) -> list[Writer] | Literal["__end__"]:
     """Both writers at once (one superstep), or END when the trigger already has its beat."""
-    return END if state.get("existing") else list(WRITERS)
+    return "__end__" if state.get("existing") else list(WRITERS)
 
 
 def build(

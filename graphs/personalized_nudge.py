@@ -55,7 +55,7 @@ LOADERS = ("load_preferences", "load_active_goals", "load_inactivity")
 
 def route(state: NudgeState) -> Literal["choose_channel", "__end__"]:
     """On to the nudge pipeline, or END with check_eligibility's reason."""
-    return "choose_channel" if state.get("eligible") else END
+    return "choose_channel" if state.get("eligible") else "__end__"
 
 
 def build(settings: Settings | None = None) -> StateGraph[NudgeState, Context[Any], NudgeInput, NudgeOutput]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
@@ -33,7 +34,7 @@ from state.process_missions import MissionTask, ProcessingInput, ProcessingOutpu
 __all__ = ["GRAPH", "build", "graph", "run_config"]
 
 
-def run_config(settings: Settings) -> dict[str, Any]:
+def run_config(settings: Settings) -> RunnableConfig:
     """The run config this graph needs: at most `MISSION_CONCURRENCY` missions in flight."""
     return {"max_concurrency": settings.mission_concurrency}
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -36,6 +37,14 @@ from nodes.weekly_quests import WeeklyQuestsServices
 from services.container import Services
 from services.runs import RunRecord
 
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+
+
+class Builder(Protocol):
+    """A workflow's `build`: its graph, uncompiled (settings default to `get_settings()`)."""
+
+    def __call__(self, settings: Settings | None = None) -> StateGraph[Any, Any, Any, Any]: ...
+
 
 @dataclass(frozen=True)
 class Settlement:
@@ -45,18 +54,18 @@ class Settlement:
     run: RunRecord
     outcome: str
     services: Services
-    graph: CompiledStateGraph
+    graph: Graph
     forget_checkpoints: Callable[[], Awaitable[int]]  # delete what this run wrote to its thread
 
 
 @dataclass(frozen=True)
 class Workflow:
     name: str
-    build: Callable[[Settings], StateGraph]
+    build: Builder
     module: str  # where `graph` (the checkpointer-less compile for Studio) lives
     description: str
     # Per-run config the workflow needs (e.g. its concurrency limit as `max_concurrency`).
-    run_config: Callable[[Settings], dict[str, Any]] | None = None
+    run_config: Callable[[Settings], RunnableConfig] | None = None
     # Run-engine hooks: the input as stored at submit (e.g. message ids fixed once), the input
     # given to the graph at each attempt, and how a run that did not succeed leaves its thread
     # (returns the final status and output).
@@ -137,9 +146,7 @@ WORKFLOWS: dict[str, Workflow] = {
 }
 
 
-def compile_workflow(
-    name: str, settings: Settings, checkpointer: BaseCheckpointSaver | None
-) -> CompiledStateGraph:
+def compile_workflow(name: str, settings: Settings, checkpointer: BaseCheckpointSaver[Any] | None) -> Graph:
     """A workflow compiled for a host, with its run config (e.g. its concurrency limit) bound,
     so the limit holds wherever the graph runs."""
     w = WORKFLOWS[name]
@@ -147,9 +154,7 @@ def compile_workflow(
     return compiled.with_config(w.run_config(settings)) if w.run_config else compiled
 
 
-def compile_all(
-    settings: Settings, checkpointer: BaseCheckpointSaver | None
-) -> dict[str, CompiledStateGraph]:
+def compile_all(settings: Settings, checkpointer: BaseCheckpointSaver[Any] | None) -> dict[str, Graph]:
     """Every workflow compiled once for a host process (API or worker)."""
     return {name: compile_workflow(name, settings, checkpointer) for name in WORKFLOWS}
 

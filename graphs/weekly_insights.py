@@ -70,13 +70,13 @@ def after_resolve(state: InsightsState) -> list[Read] | Literal["highlight_reel"
     """Stored: END (or `highlight_reel`, when the stored insight qualifies for a reel it lacks,
     e.g. a run that stopped after storing). Otherwise fan out to the three reads."""
     if state.get("stored"):
-        return "highlight_reel" if reel_missing(state["insight"]) else END
+        return "highlight_reel" if reel_missing(state["insight"]) else "__end__"
     return list(BRANCHES)
 
 
 def after_store(state: InsightsState) -> Literal["highlight_reel", "__end__"]:
     """The highlight reel only when `highlight_reel_due(dci, streak)` (and the row has none)."""
-    return "highlight_reel" if reel_missing(state["insight"]) else END
+    return "highlight_reel" if reel_missing(state["insight"]) else "__end__"
 
 
 def build(

@@ -31,7 +31,7 @@ __all__ = ["GRAPH", "build", "graph"]
 
 def has_goals(state: WeeklyQuestsState) -> Literal["analyse_completion_patterns", "__end__"]:
     """No active goal, no quests: the run ends with its reason."""
-    return "analyse_completion_patterns" if state.get("goals") else END
+    return "analyse_completion_patterns" if state.get("goals") else "__end__"
 
 
 def build(

@@ -136,7 +136,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 def main() -> None:
     settings = load_settings()
-    run_worker(worker_settings(settings))  # type: ignore[arg-type]
+    run_worker(worker_settings(settings))
 
 
 if __name__ == "__main__":

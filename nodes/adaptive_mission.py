@@ -16,6 +16,7 @@ from core.settings import Settings
 from domain.calendar import local_day, local_midnight
 from domain.ids import stable_id
 from domain.missions import (
+    Energy,
     choose_path,
     daily_index,
     energy_level,
@@ -143,7 +144,7 @@ def _missions(n: int) -> str:
     return f"{n} mission{'' if n == 1 else 's'}"
 
 
-def decision_energy(state: AdaptiveState) -> str:
+def decision_energy(state: AdaptiveState) -> Energy:
     """The assessed energy, or the one the stated feeling gives (`energy_with_feeling`): the
     feeling's scores count only when the user gave one and it was scored (not the fallback)."""
     stated = None

@@ -23,7 +23,8 @@ from langgraph.graph.state import CompiledStateGraph
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
-SvcT = TypeVar("SvcT", covariant=True)
+SvcT = TypeVar("SvcT", covariant=True)  # what the nodes need of the services (a Protocol)
+S = TypeVar("S")
 
 # Fields a host sets from the run itself: the user from the credentials, the thread from the run,
 # the timezone from the user's profile, the clock once per run (api/agent: a client sets none).
@@ -58,8 +59,8 @@ class Context(RunContext[SvcT]):
 
 
 def make_context(
-    user_id: uuid.UUID | None, *, thread_id: str, services: SvcT, timezone: str, now: datetime
-) -> RunContext[SvcT]:
+    user_id: uuid.UUID | None, *, thread_id: str, services: S, timezone: str, now: datetime
+) -> RunContext[S]:
     """A run's context as its host builds it: a user's run gets a `Context`, a system run (no
     user: nightly_maintenance) a `RunContext`."""
     if user_id is None:

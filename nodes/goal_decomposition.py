@@ -110,20 +110,21 @@ async def plan_milestones(state: DecompositionState, runtime: DecompositionRunti
 
 
 @observed(GRAPH)
-async def plan_missions(task: MilestoneTask, runtime: DecompositionRuntime) -> Update:
-    """Missions of one milestone; streams a `milestone` event as soon as they are planned."""
+async def plan_missions(state: MilestoneTask, runtime: DecompositionRuntime) -> Update:
+    """Missions of one milestone (`state` is its `Send` task); streams a `milestone` event as
+    soon as they are planned."""
     ctx = runtime.context
     svc = ctx.services
-    milestone = MilestoneDraft.model_validate(task["milestone"])
+    milestone = MilestoneDraft.model_validate(state["milestone"])
     plan, _ = await svc.llm.structured(
         MissionPlan,
         mission_messages(
-            goal_of(task["goal"]),
-            GoalAnalysis.model_validate(task["analysis"]),
-            sequence=task["sequence"],
-            total=task["total"],
+            goal_of(state["goal"]),
+            GoalAnalysis.model_validate(state["analysis"]),
+            sequence=state["sequence"],
+            total=state["total"],
             milestone=milestone,
-            outline=task["others"],
+            outline=state["others"],
         ),
         site="decompose.missions",
         user_id=str(ctx.user_id),
@@ -132,7 +133,7 @@ async def plan_missions(task: MilestoneTask, runtime: DecompositionRuntime) -> U
         runtime,
         {
             "type": "milestone",
-            "sequence": task["sequence"],
+            "sequence": state["sequence"],
             "title": milestone.title,
             "missions": [
                 {"title": d.title, "estimated_minutes": d.estimated_minutes, "energy_level": d.energy_level}
@@ -140,7 +141,7 @@ async def plan_missions(task: MilestoneTask, runtime: DecompositionRuntime) -> U
             ],
         },
     )
-    return {"mission_plans": {task["sequence"]: [d.model_dump(mode="json") for d in plan.missions]}}
+    return {"mission_plans": {state["sequence"]: [d.model_dump(mode="json") for d in plan.missions]}}
 
 
 @observed(GRAPH)

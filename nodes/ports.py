@@ -7,6 +7,7 @@ A method added here is a method every fake must grow: add only what a node calls
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
@@ -119,8 +120,8 @@ class GoalsPort(Protocol):
     async def store_plan(
         self,
         goal: Goal,
-        milestones: list[MilestoneDraft],
-        missions: list[list[MissionDraft]],
+        milestones: builtins.list[MilestoneDraft],
+        missions: builtins.list[builtins.list[MissionDraft]],
         now: dt.datetime,
     ) -> tuple[int, int, bool]: ...
 
@@ -308,7 +309,7 @@ class MaintenancePort(Protocol):
 
     async def store_dci(self, user_id: uuid.UUID, day: dt.date, progress: Progress) -> None: ...
 
-    async def quest_stats(self, user_id: uuid.UUID) -> dict[str, int]: ...
+    async def quest_stats(self, user_id: uuid.UUID) -> Json: ...
 
     async def unlock(self, user_id: uuid.UUID, key: str, title: str, description: str) -> bool: ...
 

@@ -77,6 +77,13 @@ def reel_missing(insight: InsightView) -> bool:
     return due and insight.get("highlight_reel") is None
 
 
+def _week(state: InsightsState) -> str:
+    week = state.get("week")
+    if week is None:  # resolve_week, the first node, always sets it
+        raise RuntimeError("weekly_insights: the week was not resolved")
+    return week
+
+
 def _window(state: InsightsState) -> tuple[datetime, datetime]:
     w = state["window"]
     return datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"])
@@ -176,7 +183,7 @@ async def analyse_patterns(state: InsightsState, runtime: InsightsRuntime) -> Up
     patterns, usage = await svc.llm.structured(
         WeeklyPatterns,
         patterns_messages(
-            week=state["week"],
+            week=_week(state),
             stats=state.get("stats") or empty_stats(),
             progress=state.get("progress") or {},
             memories=state.get("task_memories") or [],
@@ -193,9 +200,7 @@ async def write_insights(state: InsightsState, runtime: InsightsRuntime) -> Upda
     svc = ctx.services
     draft, usage = await svc.llm.structured(
         WeeklyInsight,
-        insight_messages(
-            week=state["week"], patterns=state["patterns"], progress=state.get("progress") or {}
-        ),
+        insight_messages(week=_week(state), patterns=state["patterns"], progress=state.get("progress") or {}),
         site="insights.write",
         user_id=str(ctx.user_id),
     )
@@ -236,7 +241,7 @@ async def store_insight(state: InsightsState, runtime: InsightsRuntime) -> Updat
     ctx = runtime.context
     svc = ctx.services
     user = ctx.user_id
-    week = state["week"]
+    week = _week(state)
     dci = float((state.get("progress") or {}).get("dci") or 0.0)
     text = insight_text(WeeklyInsight.model_validate(state["draft"]))
     mid = memory_id(user, week)

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -70,7 +71,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
         # As AsyncPostgresSaver._cursor for a pool, minus `async with self.lock`: the connection
         # is this call's alone until the block exits.
-        async with self.conn.connection() as conn:  # type: ignore[union-attr]
+        async with cast(AsyncConnectionPool, self.conn).connection() as conn:  # a pool: __init__
             if pipeline and self.supports_pipeline:
                 async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
                     yield cur

@@ -82,7 +82,7 @@ class Services:
         try:
             await db.migrate()
             checkpointer = AsyncPostgresSaver(
-                db.pool,  # type: ignore[arg-type]
+                db.pool,
                 serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES),
             )
             async with db.connection() as conn:

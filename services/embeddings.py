@@ -145,14 +145,15 @@ class CachedEmbeddings(Embeddings):
 def build_embeddings(settings: Settings) -> CachedEmbeddings:
     if settings.uses_openai:
         from langchain_openai import OpenAIEmbeddings
+        from pydantic import SecretStr
 
         inner: Embeddings = OpenAIEmbeddings(
             model=settings.embedding_model,
             dimensions=settings.embedding_dim,
-            api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
-            base_url=settings.openai_base_url,
+            openai_api_key=SecretStr(settings.openai_api_key or "not-needed"),
+            openai_api_base=settings.openai_base_url,
             max_retries=0,
-            timeout=settings.llm_timeout_s,
+            request_timeout=settings.llm_timeout_s,
             check_embedding_ctx_length=False,
         )
         return CachedEmbeddings(inner, f"openai:{settings.embedding_model}", settings)

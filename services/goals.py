@@ -3,6 +3,7 @@ once, under a lock on the goal row."""
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import uuid
 from typing import Any
@@ -120,8 +121,8 @@ class Goals:
     async def store_plan(
         self,
         goal: Goal,
-        milestones: list[MilestoneDraft],
-        missions: list[list[MissionDraft]],
+        milestones: builtins.list[MilestoneDraft],
+        missions: builtins.list[builtins.list[MissionDraft]],
         now: dt.datetime,
     ) -> tuple[int, int, bool]:
         """Store milestones and missions in one transaction. The goal row is locked and a goal

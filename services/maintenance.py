@@ -71,7 +71,7 @@ class Maintenance:
             (user_id, day, progress.dci, progress.zone, Jsonb(progress.terms)),
         )
 
-    async def quest_stats(self, user_id: uuid.UUID) -> dict[str, int]:
+    async def quest_stats(self, user_id: uuid.UUID) -> dict[str, Any]:
         row = await self.db.fetchrow(
             """SELECT (SELECT count(*) FROM progress_events
                        WHERE user_id = %(u)s AND kind = 'mission_completed') AS missions_completed,

@@ -15,6 +15,7 @@ transaction, which is why they are also exposed as (sql, params) builders."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from collections.abc import Sequence
@@ -327,7 +328,7 @@ class MemoryStore:
         ):
             raise NotFound("memory not found")
 
-    async def forget(self, user_id: uuid.UUID, memory_ids: list[uuid.UUID]) -> int:
+    async def forget(self, user_id: uuid.UUID, memory_ids: builtins.list[uuid.UUID]) -> int:
         """Delete these memories of the user if they exist (a rolled-back turn's)."""
         return await self.db.execute(
             "DELETE FROM memories WHERE id = ANY(%s) AND user_id = %s", (memory_ids, user_id)

@@ -4,6 +4,7 @@ list behind GET /api/v1/nudges, and what the dispatch job needs (due, mark_sent,
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -134,7 +135,7 @@ class NudgeStore:
         )
         return [_nudge(r) for r in rows]
 
-    async def claim_due(self, now: dt.datetime, limit: int = 100) -> list[Nudge]:
+    async def claim_due(self, now: dt.datetime, limit: int = 100) -> builtins.list[Nudge]:
         """Due nudges (all users), each claimed (`sending`) by this caller alone: overlapping
         sweeps and several workers never send one twice (SKIP LOCKED). The claimer passes each to
         `mark_sent` or `mark_failed`; one whose sender died is claimed again after RECLAIM_AFTER."""

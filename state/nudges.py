@@ -24,6 +24,10 @@ NUDGE_OUTPUT_FIELDS: Final = frozenset(
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+def _in_app_only() -> list[Channel]:
+    return ["in_app"]
+
+
 class NudgePreferences(BaseModel):
     """`users.preferences` merged over the defaults (DOMAIN.md). Keys: `channels` (opted in;
     in_app is always allowed), `quiet_hours` (["HH:MM", "HH:MM"] local, or null for none),
@@ -32,7 +36,7 @@ class NudgePreferences(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    channels: list[Channel] = Field(default_factory=lambda: ["in_app"])
+    channels: list[Channel] = Field(default_factory=_in_app_only)
     quiet_hours: tuple[str, str] | None = DEFAULT_QUIET_HOURS
     nudge_tone: str = DEFAULT_TONE
     max_per_day: int = Field(DEFAULT_MAX_PER_DAY, ge=0)

@@ -101,17 +101,17 @@ async def app(settings: Settings) -> AsyncIterator[object]:
 
 
 @pytest.fixture(scope="session")
-async def services(app):  # type: ignore[no-untyped-def]
+async def services(app):
     return app.state.services
 
 
 @pytest.fixture(scope="session")
-async def engine(app):  # type: ignore[no-untyped-def]
+async def engine(app):
     return app.state.engine
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as c:
         yield c

@@ -109,7 +109,7 @@ def _xray(value: str | None) -> bool | int:
     if value in ("true", "True"):
         return True
     try:
-        depth = int(value)  # type: ignore[arg-type]
+        depth = int(value)
     except ValueError:
         depth = 0
     if depth <= 0:
@@ -169,7 +169,7 @@ async def get_assistant_subgraphs(
     recurse: Annotated[bool, Query()] = False,
 ) -> Response:
     graph = graphs[workflow_of(assistant)]
-    found = {ns: schemas(sub) async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)}  # type: ignore[misc,arg-type]
+    found = {ns: schemas(sub) async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)}  # type: ignore[arg-type]
     return json(found)
 
 

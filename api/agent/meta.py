@@ -41,7 +41,7 @@ NOT_SERVED = {
 _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def _not_served(feature: str):  # type: ignore[no-untyped-def]
+def _not_served(feature: str):
     async def refuse(caller: CallerDep) -> Response:
         raise HTTPException(404, NOT_SERVED[feature])
 

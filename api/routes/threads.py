@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from langchain_core.runnables import RunnableConfig
 
 from api.deps import CurrentUser, Graphs, Svc
 
@@ -43,7 +44,7 @@ async def thread_history(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[dict]:
     await svc.threads.require_owned(str(thread_id), user.id)
-    config = {"configurable": {"thread_id": str(thread_id)}}
+    config: RunnableConfig = {"configurable": {"thread_id": str(thread_id)}}
     return [
         {
             "checkpoint_id": snap.config["configurable"]["checkpoint_id"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
@@ -116,11 +116,12 @@ class ModelGateway:
         prompt = list(messages)
         total = Usage()
         for attempt in range(self.settings.llm_validation_retries + 1):
-            out: dict[str, Any] = await with_retry(
-                self.settings,
-                site,
-                lambda p=prompt: runnable.ainvoke(p),  # type: ignore[misc]
-            )
+
+            async def call(p: list[BaseMessage] = prompt) -> dict[str, Any]:
+                # With include_raw=True the answer is {"raw", "parsed", "parsing_error"}.
+                return cast(dict[str, Any], await runnable.ainvoke(p))
+
+            out = await with_retry(self.settings, site, call)
             meta = getattr(out["raw"], "usage_metadata", None)
             total = total + await self._account(meta, tier=tier, site=site, user_id=user_id, sink=record)
             parsed, error = out.get("parsed"), out.get("parsing_error")
@@ -212,7 +213,7 @@ def build_gateway(settings: Settings, sink: UsageSink | None = None) -> ModelGat
         def chat(model: str) -> BaseChatModel:
             return ChatOpenAI(
                 model=model,
-                api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
+                api_key=settings.openai_api_key or "not-needed",
                 base_url=settings.openai_base_url,
                 timeout=settings.llm_timeout_s,
                 max_retries=0,  # tenacity is the one retry layer
@@ -243,11 +244,11 @@ def build_gateway(settings: Settings, sink: UsageSink | None = None) -> ModelGat
                     update={"latency_ms": self.latency_ms * f, "token_latency_ms": self.token_latency_ms * f}
                 )
 
-            async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
+            async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
                 model = self._jittered()
                 return await OfflineChatModel._agenerate(model, messages, stop, run_manager, **kwargs)
 
-            async def _astream(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
+            async def _astream(self, messages, stop=None, run_manager=None, **kwargs):
                 async for chunk in OfflineChatModel._astream(
                     self._jittered(), messages, stop, run_manager, **kwargs
                 ):

@@ -191,7 +191,7 @@ def _emotion(context: dict[str, Any], user_text: str) -> tuple[str, float]:
     """The dominant label and its score: from the context block when given, else the lexicon."""
     emotion = context.get("emotion")
     if isinstance(emotion, dict) and isinstance(emotion.get("dominant"), str):
-        scores = emotion.get("scores") if isinstance(emotion.get("scores"), dict) else {}
+        scores: dict[str, Any] = emotion["scores"] if isinstance(emotion.get("scores"), dict) else {}
         label = emotion["dominant"] if emotion["dominant"] in _OPENERS else "neutral"
         return label, float(scores.get(label, 0.0) or 0.0)
     scores = score_emotions(user_text)

@@ -29,7 +29,7 @@ def dev_id(workflow: str) -> str:
     return str(uuid.uuid5(LANGGRAPH_DEV_NAMESPACE, workflow))
 
 
-async def test_one_assistant_per_workflow_with_langgraph_dev_ids(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_one_assistant_per_workflow_with_langgraph_dev_ids(sdk) -> None:
     client = sdk()
     found = await client.assistants.search(limit=100)
     assert {a["graph_id"]: a["assistant_id"] for a in found} == {w: dev_id(w) for w in WORKFLOWS}
@@ -44,7 +44,7 @@ async def test_one_assistant_per_workflow_with_langgraph_dev_ids(sdk) -> None:  
     assert (await client.assistants.get_versions("chat"))[0]["assistant_id"] == dev_id("chat")
 
 
-async def test_graph_drawing_with_and_without_xray(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_graph_drawing_with_and_without_xray(sdk) -> None:
     client = sdk()
     drawn = await client.assistants.get_graph(dev_id("chat"))
     nodes = {n["id"] for n in drawn["nodes"]}
@@ -55,14 +55,14 @@ async def test_graph_drawing_with_and_without_xray(sdk) -> None:  # type: ignore
     assert await client.assistants.get_subgraphs("chat") == {}
 
 
-def check_schemas(workflow: str, body: dict) -> None:  # type: ignore[type-arg]
+def check_schemas(workflow: str, body: dict) -> None:
     assert body["graph_id"] == workflow
     for key in ("input_schema", "output_schema", "state_schema", "config_schema", "context_schema"):
         assert isinstance(body[key], dict) and body[key].get("type") == "object", (workflow, key, body[key])
     assert not {"services", "started"} & set(body["context_schema"]["properties"]), workflow
 
 
-async def test_schemas_answer_for_every_graph_and_the_context_schema_asks_for_nothing(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_schemas_answer_for_every_graph_and_the_context_schema_asks_for_nothing(sdk) -> None:
     client = sdk()
     for workflow in WORKFLOWS:
         body = await client.assistants.get_schemas(workflow)

@@ -47,7 +47,7 @@ BAD_RUNS: list[tuple[dict[str, Any], int, str]] = [
 ]
 
 
-async def test_bad_runs_are_refused_by_name_and_start_nothing(agent_api) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_runs_are_refused_by_name_and_start_nothing(agent_api) -> None:
     user = f"bad-{uuid.uuid4().hex[:8]}"
     headers = {"Authorization": f"Bearer dev:{user}"}
     async with httpx.AsyncClient(base_url=agent_api.url, headers=headers, timeout=30) as http:
@@ -94,7 +94,7 @@ async def test_bad_runs_are_refused_by_name_and_start_nothing(agent_api) -> None
         assert (await http.get(f"/threads/{thread}/history")).json() == []
 
 
-async def test_bad_thread_assistant_and_run_requests_are_clear_4xx(agent_api) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_thread_assistant_and_run_requests_are_clear_4xx(agent_api) -> None:
     user = f"bad-{uuid.uuid4().hex[:8]}"
     headers = {"Authorization": f"Bearer dev:{user}"}
     async with httpx.AsyncClient(base_url=agent_api.url, headers=headers, timeout=30) as http:

@@ -14,7 +14,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError
 from tests.agent.conftest import refused, say
 
 
-async def test_another_users_threads_runs_and_checkpoints_are_404_and_unlisted(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_another_users_threads_runs_and_checkpoints_are_404_and_unlisted(sdk) -> None:
     alice, mallory = sdk(), sdk()
     thread = (await alice.threads.create(metadata={"secret": "yes"}))["thread_id"]
     await alice.runs.wait(thread, "chat", input=say("my secret is 42"))
@@ -73,7 +73,7 @@ async def test_another_users_threads_runs_and_checkpoints_are_404_and_unlisted(s
     assert (await alice.threads.get(thread))["metadata"]["secret"] == "yes"
 
 
-async def test_without_credentials_only_ok_and_info_answer(agent_api) -> None:  # type: ignore[no-untyped-def]
+async def test_without_credentials_only_ok_and_info_answer(agent_api) -> None:
     thread = str(uuid.uuid4())
     async with httpx.AsyncClient(base_url=agent_api.url) as http:
         assert (await http.get("/ok")).json() == {"ok": True}

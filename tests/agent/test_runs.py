@@ -53,7 +53,7 @@ EXPECTED = {
 }
 
 
-async def test_every_workflow_runs_with_wait_and_with_stream(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_every_workflow_runs_with_wait_and_with_stream(sdk) -> None:
     user, admin = sdk(), sdk("admin")  # the two service jobs are admin-only, as on /api/v1/jobs
     workflows = [a["graph_id"] for a in await user.assistants.search(limit=100)]
     assert sorted(workflows) == sorted(EXPECTED)
@@ -83,7 +83,7 @@ async def test_every_workflow_runs_with_wait_and_with_stream(sdk) -> None:  # ty
     await asyncio.gather(*(both_ways(w, i) for w, i in given.items()))
 
 
-async def test_a_service_job_is_refused_to_a_user_who_is_not_admin(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_a_service_job_is_refused_to_a_user_who_is_not_admin(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     assert await refused(client.runs.wait(thread, "nightly_maintenance", input={"day": "2026-11-29"})) == 403
@@ -104,7 +104,7 @@ MODES: dict[str, set[str]] = {
 }
 
 
-async def test_each_stream_mode_streams_its_own_events_in_langgraph_dev_shapes(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_each_stream_mode_streams_its_own_events_in_langgraph_dev_shapes(sdk) -> None:
     client = sdk()
 
     async def one(mode: str) -> list[Any]:
@@ -155,7 +155,7 @@ async def test_each_stream_mode_streams_its_own_events_in_langgraph_dev_shapes(s
     assert {p.event for p in parts} == {"metadata", "updates", "custom"}
 
 
-async def test_reject_answers_409_while_the_thread_runs_and_starts_nothing(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_reject_answers_409_while_the_thread_runs_and_starts_nothing(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     async with opened(client.runs.stream(thread, "chat", input=say("first"), stream_mode="custom")) as first:
@@ -170,7 +170,7 @@ async def test_reject_answers_409_while_the_thread_runs_and_starts_nothing(sdk) 
     assert (await client.runs.wait(thread, "chat", input=say("third"), multitask_strategy="reject"))["reply"]
 
 
-async def test_enqueue_runs_after_the_running_one_in_order(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_enqueue_runs_after_the_running_one_in_order(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     async with opened(client.runs.stream(thread, "chat", input=say("first"), stream_mode="custom")) as first:
@@ -190,7 +190,7 @@ async def test_enqueue_runs_after_the_running_one_in_order(sdk) -> None:  # type
     assert humans == ["first", "second"]
 
 
-async def test_interrupt_stops_the_running_run_at_a_step_and_keeps_what_it_did(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_interrupt_stops_the_running_run_at_a_step_and_keeps_what_it_did(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     async with opened(client.runs.stream(thread, "chat", input=say("first"), stream_mode="custom")) as first:
@@ -210,7 +210,7 @@ async def test_interrupt_stops_the_running_run_at_a_step_and_keeps_what_it_did(s
     assert humans == ["first", "second"]  # the interrupted turn's message stays in the thread
 
 
-async def test_rollback_deletes_the_running_run_and_what_it_wrote(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_rollback_deletes_the_running_run_and_what_it_wrote(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     async with opened(
@@ -233,7 +233,7 @@ async def test_rollback_deletes_the_running_run_and_what_it_wrote(sdk) -> None: 
     assert all(h["metadata"].get("run_id") != started[0].data["run_id"] for h in history)
 
 
-async def test_a_dropped_stream_is_joined_again_from_its_last_event_id(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_a_dropped_stream_is_joined_again_from_its_last_event_id(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     async with opened(
@@ -257,7 +257,7 @@ async def test_a_dropped_stream_is_joined_again_from_its_last_event_id(sdk) -> N
     assert {p.event for p in again} <= {"metadata", "values"} and again[-1].data["reply"] == final["reply"]
 
 
-async def test_join_waits_for_a_background_run_and_answers_its_final_values(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_join_waits_for_a_background_run_and_answers_its_final_values(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     run = await client.runs.create(thread, "chat", input=say("in the background"))
@@ -267,7 +267,7 @@ async def test_join_waits_for_a_background_run_and_answers_its_final_values(sdk)
     assert (await client.threads.get(thread))["status"] == "idle"
 
 
-async def test_cancel_interrupt_and_rollback(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_cancel_interrupt_and_rollback(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     async with opened(client.runs.stream(thread, "chat", input=say("stop me"), stream_mode="custom")) as s:
@@ -290,7 +290,7 @@ async def test_cancel_interrupt_and_rollback(sdk) -> None:  # type: ignore[no-un
     assert "undo me" not in humans
 
 
-async def test_on_disconnect_cancel_stops_the_run_when_the_client_goes(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_on_disconnect_cancel_stops_the_run_when_the_client_goes(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     async with opened(
@@ -304,7 +304,7 @@ async def test_on_disconnect_cancel_stops_the_run_when_the_client_goes(sdk) -> N
     await until(stopped)
 
 
-async def test_interrupt_before_pauses_the_thread_and_a_null_input_resumes_it(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_interrupt_before_pauses_the_thread_and_a_null_input_resumes_it(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     await client.runs.wait(
@@ -318,7 +318,7 @@ async def test_interrupt_before_pauses_the_thread_and_a_null_input_resumes_it(sd
     assert (await client.threads.get(thread))["status"] == "idle"
 
 
-async def test_a_command_steers_the_paused_thread(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_a_command_steers_the_paused_thread(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     await client.runs.wait(thread, "chat", input=say("hi"), interrupt_after=["compose_reply"])
@@ -329,7 +329,7 @@ async def test_a_command_steers_the_paused_thread(sdk) -> None:  # type: ignore[
     assert out["reply"] == "edited reply"
 
 
-async def test_a_failed_run_answers_its_error_in_wait_and_stream(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_a_failed_run_answers_its_error_in_wait_and_stream(sdk) -> None:
     client = sdk()
     missing = {"goal_id": str(uuid.uuid4())}
     thread = (await client.threads.create())["thread_id"]
@@ -341,7 +341,7 @@ async def test_a_failed_run_answers_its_error_in_wait_and_stream(sdk) -> None:  
     assert (await client.threads.get(thread))["status"] == "error"
 
 
-async def test_stateless_runs_use_a_temporary_thread_unless_kept(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_stateless_runs_use_a_temporary_thread_unless_kept(sdk) -> None:
     client = sdk()
     out = await client.runs.wait(None, "adaptive_mission", input={"feeling": "great"})
     assert out["path"]
@@ -367,7 +367,7 @@ async def test_stateless_runs_use_a_temporary_thread_unless_kept(sdk) -> None:  
     await until(only_kept)
 
 
-async def test_a_run_from_a_checkpoint_forks_the_thread(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_a_run_from_a_checkpoint_forks_the_thread(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     await client.runs.wait(thread, "chat", input=say("first"))
@@ -387,7 +387,7 @@ async def test_a_run_from_a_checkpoint_forks_the_thread(sdk) -> None:  # type: i
     )
 
 
-async def test_runs_on_a_thread_of_another_graph_are_refused(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_runs_on_a_thread_of_another_graph_are_refused(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     await client.runs.wait(thread, "adaptive_mission", input={"feeling": "ok"})

@@ -14,7 +14,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 from tests.agent.conftest import say
 
 
-async def test_create_get_patch_delete_a_thread(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_create_get_patch_delete_a_thread(sdk) -> None:
     client = sdk()
     chosen = str(uuid.uuid4())
     thread = await client.threads.create(thread_id=chosen, metadata={"topic": "running"})
@@ -42,7 +42,7 @@ async def test_create_get_patch_delete_a_thread(sdk) -> None:  # type: ignore[no
         await client.threads.get_state(chosen)
 
 
-async def test_search_and_count_filter_sort_and_page(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_search_and_count_filter_sort_and_page(sdk) -> None:
     client = sdk()
     made = [
         (await client.threads.create(metadata={"n": i, "even": i % 2 == 0}))["thread_id"] for i in range(5)
@@ -70,7 +70,7 @@ async def test_search_and_count_filter_sort_and_page(sdk) -> None:  # type: igno
     )
 
 
-async def test_pagination_headers_tell_whether_there_is_more(agent_api, sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_pagination_headers_tell_whether_there_is_more(agent_api, sdk) -> None:
     user = f"page-{uuid.uuid4().hex[:8]}"
     client = sdk(user)
     for _ in range(3):
@@ -84,7 +84,7 @@ async def test_pagination_headers_tell_whether_there_is_more(agent_api, sdk) -> 
     assert last.headers["x-pagination-total"] == "3"
 
 
-async def test_state_history_and_checkpoints_by_id(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_state_history_and_checkpoints_by_id(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     await client.runs.wait(thread, "chat", input=say("one"))
@@ -118,7 +118,7 @@ async def test_state_history_and_checkpoints_by_id(sdk) -> None:  # type: ignore
         await client.threads.get_state(thread, checkpoint_id=str(uuid.uuid4()))
 
 
-async def test_update_state_writes_a_new_checkpoint_as_a_node(sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_update_state_writes_a_new_checkpoint_as_a_node(sdk) -> None:
     client = sdk()
     thread = (await client.threads.create())["thread_id"]
     await client.runs.wait(thread, "chat", input=say("hello"))
@@ -139,7 +139,7 @@ async def test_update_state_writes_a_new_checkpoint_as_a_node(sdk) -> None:  # t
         await client.threads.update_state(thread, {"reply": "x"}, as_node="no_such_node")
 
 
-async def test_a_thread_started_on_the_delight_routes_is_the_same_thread_here(agent_api, sdk) -> None:  # type: ignore[no-untyped-def]
+async def test_a_thread_started_on_the_delight_routes_is_the_same_thread_here(agent_api, sdk) -> None:
     user = f"app-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(base_url=agent_api.url, timeout=30) as http:
         r = await http.post(

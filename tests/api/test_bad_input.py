@@ -12,7 +12,7 @@ from tests.conftest import auth
 TABLES = ("users", "threads", "chat_messages", "memories", "llm_usage", "checkpoints")
 
 
-async def counts(services) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def counts(services) -> dict[str, int]:
     out = {}
     for t in TABLES:
         row = await services.db.fetchrow(f"SELECT count(*) AS n FROM {t}")
@@ -42,7 +42,7 @@ BAD_CHAT_BODIES = [
 
 @pytest.mark.parametrize("path", ["/api/v1/chat", "/api/v1/chat/stream"])
 @pytest.mark.parametrize(("case", "raw", "expect"), BAD_CHAT_BODIES, ids=[c[0] for c in BAD_CHAT_BODIES])
-async def test_bad_chat_bodies(client, services, owner, path, case, raw, expect) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_chat_bodies(client, services, owner, path, case, raw, expect) -> None:
     before = await counts(services)
     r = await client.post(path, content=raw, headers={**auth(owner[0]), "content-type": "application/json"})
     assert r.status_code == 422, r.text
@@ -59,14 +59,14 @@ async def test_bad_chat_bodies(client, services, owner, path, case, raw, expect)
         {},
     ],
 )
-async def test_bad_companion_bodies(client, services, owner, body) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_companion_bodies(client, services, owner, body) -> None:
     before = await counts(services)
     r = await client.post("/api/v1/companion/chat", json=body, headers=auth(owner[0]))
     assert r.status_code == 422 and r.json()["detail"].startswith("invalid request")
     assert await counts(services) == before
 
 
-async def test_someone_elses_thread_is_404_and_writes_nothing(client, services, owner) -> None:  # type: ignore[no-untyped-def]
+async def test_someone_elses_thread_is_404_and_writes_nothing(client, services, owner) -> None:
     intruder = auth(f"intruder-{uuid.uuid4().hex[:8]}")
     await client.get("/api/v1/memories", headers=intruder)  # the intruder's user row exists first
     before = await counts(services)
@@ -85,7 +85,7 @@ async def test_someone_elses_thread_is_404_and_writes_nothing(client, services, 
     assert await counts(services) == before
 
 
-async def test_oversized_body_is_413(client, services, owner) -> None:  # type: ignore[no-untyped-def]
+async def test_oversized_body_is_413(client, services, owner) -> None:
     before = await counts(services)
     r = await client.post(
         "/api/v1/chat",
@@ -106,7 +106,7 @@ async def test_oversized_body_is_413(client, services, owner) -> None:  # type: 
         ({"Authorization": "Basic dXNlcjpwYXNz"}, "missing bearer token"),
     ],
 )
-async def test_auth_required_everywhere_but_health(client, services, headers, detail) -> None:  # type: ignore[no-untyped-def]
+async def test_auth_required_everywhere_but_health(client, services, headers, detail) -> None:
     before = await counts(services)
     for method, path in (
         ("POST", "/api/v1/chat"),
@@ -144,7 +144,7 @@ async def test_auth_required_everywhere_but_health(client, services, headers, de
         ("GET", "/api/v1/companion/history?limit=abc", None),
     ],
 )
-async def test_bad_query_and_path_params(client, services, owner, method, path, body) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_query_and_path_params(client, services, owner, method, path, body) -> None:
     before = await counts(services)
     r = await client.request(method, path, json=body, headers=auth(owner[0]))
     assert r.status_code == 422, r.text

@@ -34,7 +34,7 @@ def test_uvicorn_factory_refuses_dev_auth_on_a_public_host() -> None:
     ("client_host", "status"),
     [("192.0.2.10", 403), ("10.1.2.3", 403), ("::1", 200), ("::ffff:127.0.0.1", 200), ("127.0.0.9", 200)],
 )
-async def test_dev_tokens_only_from_loopback_clients(app, client_host: str, status: int) -> None:  # type: ignore[no-untyped-def]
+async def test_dev_tokens_only_from_loopback_clients(app, client_host: str, status: int) -> None:
     transport = httpx.ASGITransport(app=app, client=(client_host, 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         r = await c.get("/api/v1/memories", headers=auth("remote"))

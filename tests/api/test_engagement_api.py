@@ -15,7 +15,7 @@ from tests.conftest import auth
 
 async def seeded_user(
     client: httpx.AsyncClient, services, *, days: int, per_day: int
-) -> tuple[dict, str, uuid.UUID]:  # type: ignore[no-untyped-def]
+) -> tuple[dict, str, uuid.UUID]:
     """A user with a decomposed goal and `per_day` missions completed on each of the last `days` days."""
     subject = f"story-{uuid.uuid4().hex[:8]}"
     headers = auth(subject)
@@ -64,7 +64,7 @@ async def seeded_user(
     return headers, created["goal"]["id"], user.id
 
 
-async def test_week_of_history_gives_beat_insight_with_reel_and_no_nudge(client, services) -> None:  # type: ignore[no-untyped-def]
+async def test_week_of_history_gives_beat_insight_with_reel_and_no_nudge(client, services) -> None:
     headers, goal_id, _ = await seeded_user(client, services, days=7, per_day=2)
 
     beat = await client.post("/api/v1/narrative/beats", json={"goal_id": goal_id}, headers=headers)
@@ -98,7 +98,7 @@ async def test_week_of_history_gives_beat_insight_with_reel_and_no_nudge(client,
     assert plan["scheduled"] is False and "active" in plan["reason"] and plan["days_inactive"] == 0
 
 
-async def test_sparse_week_has_no_reel_and_a_drifted_user_gets_a_timed_nudge(client, services) -> None:  # type: ignore[no-untyped-def]
+async def test_sparse_week_has_no_reel_and_a_drifted_user_gets_a_timed_nudge(client, services) -> None:
     headers, _, user_id = await seeded_user(client, services, days=1, per_day=1)
     insight = (await client.post("/api/v1/insights/weekly", json={}, headers=headers)).json()
     assert insight["insight"]["highlight_reel"] is None  # DCI < 0.8 and streak 1 < 7
@@ -144,7 +144,7 @@ async def test_sparse_week_has_no_reel_and_a_drifted_user_gets_a_timed_nudge(cli
         ("GET", "/api/v1/nudges?limit=-1", None),
     ],
 )
-async def test_bad_input(client, services, method, path, body) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_input(client, services, method, path, body) -> None:
     before = {
         t: (await services.db.fetchrow(f"SELECT count(*) AS n FROM {t}"))["n"]
         for t in ("narrative_beats", "insights", "nudges", "memories")
@@ -155,7 +155,7 @@ async def test_bad_input(client, services, method, path, body) -> None:  # type:
     assert after == before
 
 
-async def test_someone_elses_goal_is_404(client) -> None:  # type: ignore[no-untyped-def]
+async def test_someone_elses_goal_is_404(client) -> None:
     owner = auth(f"owner-{uuid.uuid4().hex[:6]}")
     gid = (
         await client.post("/api/v1/goals", json={"title": "Mine", "value_category": "growth"}, headers=owner)

@@ -14,7 +14,7 @@ from state.goals import Goal
 from tests.conftest import auth
 
 
-async def planned_goal(services, user_id: uuid.UUID, title: str, days: int = 60) -> Goal:  # type: ignore[no-untyped-def]
+async def planned_goal(services, user_id: uuid.UUID, title: str, days: int = 60) -> Goal:
     """A goal with a stored plan: one mission per energy level in each of three milestones."""
     goal = await services.goals.create(
         user_id,
@@ -45,7 +45,7 @@ async def recommended_goal_ids(client: httpx.AsyncClient, user: dict) -> tuple[s
 
 
 @pytest.mark.parametrize("how", ["delete", "patch"])
-async def test_archived_goal_missions_are_archived_and_never_recommended(client, services, how) -> None:  # type: ignore[no-untyped-def]
+async def test_archived_goal_missions_are_archived_and_never_recommended(client, services, how) -> None:
     name = f"archive-{uuid.uuid4().hex[:8]}"
     user = auth(name)
     me = await services.users.ensure(f"dev:{name}")
@@ -74,7 +74,7 @@ async def test_archived_goal_missions_are_archived_and_never_recommended(client,
     assert triad == {keep.id} and nxt == {keep.id}
 
 
-async def test_open_missions_of_an_archived_goal_are_never_recommended(client, services) -> None:  # type: ignore[no-untyped-def]
+async def test_open_missions_of_an_archived_goal_are_never_recommended(client, services) -> None:
     """Rows left pending by older code, or planned while the goal was being archived."""
     name = f"archive-race-{uuid.uuid4().hex[:8]}"
     user = auth(name)

@@ -69,7 +69,7 @@ async def test_create_goal_decomposes_in_the_background(client: httpx.AsyncClien
     assert len((await client.get("/api/v1/missions", headers=user)).json()) == n_missions
 
 
-async def test_decompose_stream_reports_each_milestone(client: httpx.AsyncClient, services) -> None:  # type: ignore[no-untyped-def]
+async def test_decompose_stream_reports_each_milestone(client: httpx.AsyncClient, services) -> None:
     user = new_user()
     # A goal created without the background run, so the stream does the decomposition.
     me = await services.users.ensure(user["Authorization"].removeprefix("Bearer "))
@@ -237,7 +237,7 @@ BAD = [
 
 
 @pytest.fixture(scope="module")
-async def seeded(app) -> dict[str, str]:  # type: ignore[no-untyped-def]
+async def seeded(app) -> dict[str, str]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as c:
         user = new_user()
@@ -247,7 +247,7 @@ async def seeded(app) -> dict[str, str]:  # type: ignore[no-untyped-def]
         return {"user": user["Authorization"], "gid": created["goal"]["id"], "mid": mid}
 
 
-async def table_counts(services) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def table_counts(services) -> dict[str, int]:
     out = {}
     for t in ("goals", "milestones", "missions", "progress_events", "runs", "notifications", "memories"):
         out[t] = (await services.db.fetchrow(f"SELECT count(*) AS n FROM {t}"))["n"]
@@ -255,7 +255,7 @@ async def table_counts(services) -> dict[str, int]:  # type: ignore[no-untyped-d
 
 
 @pytest.mark.parametrize(("method", "path", "body"), BAD)
-async def test_bad_input_is_422_and_writes_nothing(client, services, seeded, method, path, body) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_input_is_422_and_writes_nothing(client, services, seeded, method, path, body) -> None:
     before = await table_counts(services)
     r = await client.request(
         method,
@@ -268,7 +268,7 @@ async def test_bad_input_is_422_and_writes_nothing(client, services, seeded, met
     assert await table_counts(services) == before
 
 
-async def test_unknown_ids_are_404_and_write_nothing(client, services, seeded) -> None:  # type: ignore[no-untyped-def]
+async def test_unknown_ids_are_404_and_write_nothing(client, services, seeded) -> None:
     before = await table_counts(services)
     headers = {"Authorization": seeded["user"]}
     for method, path in (

@@ -58,7 +58,7 @@ async def jwt_client(pg_url: str, jwks_path: Path) -> AsyncIterator[httpx.AsyncC
             yield c
 
 
-async def test_jwt_subject_is_the_user_and_dev_tokens_are_refused(jwt_client, key) -> None:  # type: ignore[no-untyped-def]
+async def test_jwt_subject_is_the_user_and_dev_tokens_are_refused(jwt_client, key) -> None:
     sub = f"auth0|{uuid.uuid4().hex[:10]}"
     headers = {"Authorization": f"Bearer {token(key, sub=sub)}"}
     r = await jwt_client.post("/api/v1/chat", json={"message": "My dog is called Pixel"}, headers=headers)
@@ -83,7 +83,7 @@ async def test_jwt_subject_is_the_user_and_dev_tokens_are_refused(jwt_client, ke
         ({"exp": int(time.time()) - 3600}, "token expired"),
     ],
 )
-async def test_jwt_claims_are_checked(jwt_client, key, claims, detail) -> None:  # type: ignore[no-untyped-def]
+async def test_jwt_claims_are_checked(jwt_client, key, claims, detail) -> None:
     r = await jwt_client.post(
         "/api/v1/chat",
         json={"message": "hi"},
@@ -92,7 +92,7 @@ async def test_jwt_claims_are_checked(jwt_client, key, claims, detail) -> None: 
     assert r.status_code == 401 and r.json()["detail"] == detail
 
 
-async def test_companion_stream_accepts_the_query_token(jwt_client, key) -> None:  # type: ignore[no-untyped-def]
+async def test_companion_stream_accepts_the_query_token(jwt_client, key) -> None:
     t = token(key, sub=f"browser-{uuid.uuid4().hex[:6]}")
     cid = (
         await jwt_client.post(

@@ -168,11 +168,11 @@ def test_4xx_responses_keep_the_connection_usable(server: ApiServer) -> None:
 # --- in-process: nothing written ----------------------------------------------------------------------
 
 
-async def test_chunked_body_over_the_limit_writes_nothing(client, services) -> None:  # type: ignore[no-untyped-def]
+async def test_chunked_body_over_the_limit_writes_nothing(client, services) -> None:
     """The limit fires while FastAPI reads the body, before the auth dependency creates the user."""
     subject = f"dev:chunked-{uuid.uuid4().hex[:8]}"
 
-    async def body():  # type: ignore[no-untyped-def]
+    async def body():
         yield b'{"message": "'
         for _ in range(4):
             yield b"x" * (LIMIT // 2)

@@ -50,7 +50,7 @@ async def llm_app(fake_llm: FakeOpenAI, pg_url: str) -> AsyncIterator[Any]:
         yield application
 
 
-async def test_a_hostile_memory_cannot_close_the_chat_context_block(llm_app, fake_llm) -> None:  # type: ignore[no-untyped-def]
+async def test_a_hostile_memory_cannot_close_the_chat_context_block(llm_app, fake_llm) -> None:
     user = auth(f"hostile-{uuid.uuid4().hex[:8]}")
     transport = httpx.ASGITransport(app=llm_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as c:
@@ -80,7 +80,7 @@ def test_every_data_block_round_trips_hostile_text(tag: str) -> None:
     assert parse_data_block(text, tag) == value
 
 
-async def test_turns_that_recall_each_other_do_not_nest_memories(client: httpx.AsyncClient, services) -> None:  # type: ignore[no-untyped-def]
+async def test_turns_that_recall_each_other_do_not_nest_memories(client: httpx.AsyncClient, services) -> None:
     user = auth(f"nesting-{uuid.uuid4().hex[:8]}")
     messages = [
         "I practiced piano scales today",

@@ -27,7 +27,7 @@ GLOBAL = ("users", "checkpoints", "checkpoint_writes")
 PER_USER = ("threads", "memories", "llm_usage", "goals", "missions", "runs", "progress_events")
 
 
-async def counts(services, user_id: uuid.UUID) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def counts(services, user_id: uuid.UUID) -> dict[str, int]:
     out = {}
     for t in GLOBAL:
         out[t] = (await services.db.fetchrow(f"SELECT count(*) AS n FROM {t}"))["n"]
@@ -43,7 +43,7 @@ async def counts(services, user_id: uuid.UUID) -> dict[str, int]:  # type: ignor
 
 
 @pytest.fixture
-async def me(services):  # type: ignore[no-untyped-def]
+async def me(services):
     """A user with a thread and a goal, made before the bad requests so 'nothing written' is exact."""
     name = f"text-{uuid.uuid4().hex[:8]}"
     user = await services.users.ensure(f"dev:{name}")
@@ -98,7 +98,7 @@ BODIES = [
 @pytest.mark.parametrize(
     ("method", "path", "body", "field"), BODIES, ids=[f"{b[0]} {b[1]} {b[3]}" for b in BODIES]
 )
-async def test_body_text(client, services, me, char, method, path, body, field) -> None:  # type: ignore[no-untyped-def]
+async def test_body_text(client, services, me, char, method, path, body, field) -> None:
     before = await counts(services, me["id"])
     raw = (body % char).encode()
     json.loads(raw)  # well-formed JSON: the string itself is the problem
@@ -124,7 +124,7 @@ def queries(me: dict) -> list[tuple[str, str, str]]:
     ]
 
 
-async def test_query_and_path_text(client, services, me) -> None:  # type: ignore[no-untyped-def]
+async def test_query_and_path_text(client, services, me) -> None:
     before = await counts(services, me["id"])
     for method, path, field in queries(me):
         r = await client.request(method, path, headers=me["headers"])
@@ -132,7 +132,7 @@ async def test_query_and_path_text(client, services, me) -> None:  # type: ignor
     assert await counts(services, me["id"]) == before
 
 
-async def test_stream_query_token_and_authorization_header(client, services, me) -> None:  # type: ignore[no-untyped-def]
+async def test_stream_query_token_and_authorization_header(client, services, me) -> None:
     before = await counts(services, me["id"])
     r = await client.get(f"/api/v1/companion/stream/{me['thread']}?token={me['token']}%00")
     assert_422(r, "token")
@@ -141,14 +141,14 @@ async def test_stream_query_token_and_authorization_header(client, services, me)
     assert await counts(services, me["id"]) == before
 
 
-async def test_new_user_with_bad_query_is_not_even_created(client, services) -> None:  # type: ignore[no-untyped-def]
+async def test_new_user_with_bad_query_is_not_even_created(client, services) -> None:
     subject = f"dev:ghost-{uuid.uuid4().hex[:8]}"
     r = await client.get("/api/v1/missions/next?feeling=%00", headers={"Authorization": f"Bearer {subject}"})
     assert_422(r, "feeling")
     assert await services.db.fetchrow("SELECT 1 AS ok FROM users WHERE subject = %s", (subject,)) is None
 
 
-async def test_good_unicode_still_passes(client, me) -> None:  # type: ignore[no-untyped-def]
+async def test_good_unicode_still_passes(client, me) -> None:
     """Astral characters (a valid surrogate pair in JSON) and other control characters are fine."""
     r = await client.post(
         "/api/v1/memories",
@@ -164,7 +164,7 @@ async def test_good_unicode_still_passes(client, me) -> None:  # type: ignore[no
 
 
 @pytest.mark.parametrize("layer", ["psycopg", "sqlalchemy"])
-async def test_database_data_error_is_422_without_echo(app, client, services, layer) -> None:  # type: ignore[no-untyped-def]
+async def test_database_data_error_is_422_without_echo(app, client, services, layer) -> None:
     """A value that reaches Postgres and is refused (here written past the API's checks, through
     each of the two clients) answers 422 with a generic message, never the value itself."""
     path = f"/__test__/data-error/{layer}"
@@ -213,7 +213,7 @@ def jwks_path(key: rsa.RSAPrivateKey, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="module")
-async def jwt_app(pg_url: str, jwks_path: Path):  # type: ignore[no-untyped-def]
+async def jwt_app(pg_url: str, jwks_path: Path):
     path = jwks_path
     app = create_app(
         Settings(database_url=pg_url, auth_mode="jwt", jwt_jwks_file=path, jwt_audience=AUD, jwt_issuer=ISS)
@@ -223,14 +223,14 @@ async def jwt_app(pg_url: str, jwks_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def jwt_client(jwt_app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+async def jwt_client(jwt_app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=jwt_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://jwt", timeout=30) as c:
         yield c
 
 
 @pytest.mark.parametrize("bad", ["user\x00one", "user\ud800one"], ids=["nul", "surrogate"])
-async def test_jwt_subject_text(jwt_app, jwt_client, key, bad) -> None:  # type: ignore[no-untyped-def]
+async def test_jwt_subject_text(jwt_app, jwt_client, key, bad) -> None:
     db = jwt_app.state.services.db
     users = (await db.fetchrow("SELECT count(*) AS n FROM users"))["n"]
     headers = {"Authorization": f"Bearer {token(key, bad)}"}
@@ -242,7 +242,7 @@ async def test_jwt_subject_text(jwt_app, jwt_client, key, bad) -> None:  # type:
     assert (await db.fetchrow("SELECT count(*) AS n FROM users"))["n"] == users
 
 
-async def test_dev_and_jwt_users_never_share_a_subject(jwt_app, jwt_client, client, key) -> None:  # type: ignore[no-untyped-def]
+async def test_dev_and_jwt_users_never_share_a_subject(jwt_app, jwt_client, client, key) -> None:
     """On one database, a dev instance's `dev:<id>` user is not the JWT user `<id>`, and no JWT
     can claim a subject in the dev namespace."""
     name = f"shared-{uuid.uuid4().hex[:8]}"

@@ -15,17 +15,17 @@ from tests.browser.conftest import Deployment, console
 TIMEOUT = 20
 
 
-def _open(browser, static_site: str, api: str, token: str) -> None:  # type: ignore[no-untyped-def]
+def _open(browser, static_site: str, api: str, token: str) -> None:
     browser.get(f"{static_site}/index.html?{urlencode({'api': api, 'token': token})}")
     WebDriverWait(browser, TIMEOUT).until(lambda d: d.execute_script("return window.delight.ready"))
 
 
-def _send_and_wait(browser, text: str) -> str:  # type: ignore[no-untyped-def]
+def _send_and_wait(browser, text: str) -> str:
     box = browser.find_element(By.ID, "message")
     box.send_keys(text)
     browser.find_element(By.ID, "send").click()
 
-    def finished(d):  # type: ignore[no-untyped-def]
+    def finished(d):
         replies = d.find_elements(By.CSS_SELECTOR, "#messages li.assistant")
         return replies and replies[-1].get_attribute("data-state") in ("complete", "error")
 
@@ -39,7 +39,7 @@ def _send_and_wait(browser, text: str) -> str:  # type: ignore[no-untyped-def]
 
 def test_delight_client_on_another_origin_chats_continues_and_recalls(
     browser, static_site: str, deployment: Deployment
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     api = deployment.main.url
     assert static_site.split(":")[-1] != api.split(":")[-1]  # really another origin
     user = f"web-{uuid.uuid4().hex[:8]}"

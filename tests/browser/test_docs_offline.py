@@ -18,7 +18,7 @@ CODE = (
 )
 
 
-def test_the_browser_has_no_network_beyond_loopback(browser, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
+def test_the_browser_has_no_network_beyond_loopback(browser, deployment: Deployment) -> None:
     browser.get(f"{deployment.main.url}/health")
     outcome = browser.execute_async_script(
         """const done = arguments[arguments.length - 1];
@@ -28,13 +28,13 @@ def test_the_browser_has_no_network_beyond_loopback(browser, deployment: Deploym
     assert outcome.startswith("failed"), outcome
 
 
-def test_swagger_ui_renders_every_operation_offline(browser, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
+def test_swagger_ui_renders_every_operation_offline(browser, deployment: Deployment) -> None:
     base = deployment.main.url
     spec = httpx.get(f"{base}/openapi.json").json()
     operations = {(method.upper(), path) for path, methods in spec["paths"].items() for method in methods}
     browser.get(f"{base}/docs")
 
-    def shown(d):  # type: ignore[no-untyped-def]
+    def shown(d):
         # (An operation with several tags is listed under each.)
         return {
             (
@@ -51,7 +51,7 @@ def test_swagger_ui_renders_every_operation_offline(browser, deployment: Deploym
     assert all(u.startswith(base) for u in loaded), loaded
 
 
-def test_redoc_renders_offline(browser, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
+def test_redoc_renders_offline(browser, deployment: Deployment) -> None:
     base = deployment.main.url
     browser.get(f"{base}/redoc")
     WebDriverWait(browser, TIMEOUT).until(

@@ -41,7 +41,7 @@ new MutationObserver(() => {
 """
 
 
-def sign_in(browser, page: str, user: str, api: str = "") -> None:  # type: ignore[no-untyped-def]
+def sign_in(browser, page: str, user: str, api: str = "") -> None:
     browser.get(page)
     browser.find_element(By.ID, "api-base").send_keys(api)
     browser.find_element(By.ID, "dev-user").send_keys(user)
@@ -53,13 +53,13 @@ def sign_in(browser, page: str, user: str, api: str = "") -> None:  # type: igno
     browser.execute_script(OBSERVE)
 
 
-def send(browser, text: str) -> str:  # type: ignore[no-untyped-def]
+def send(browser, text: str) -> str:
     browser.execute_script("window.seen.batches = []; window.seen.nodes = {};")
     box = browser.find_element(By.ID, "message")
     box.send_keys(text)
     browser.find_element(By.ID, "send").click()
 
-    def finished(d):  # type: ignore[no-untyped-def]
+    def finished(d):
         replies = d.find_elements(By.CSS_SELECTOR, "#messages li.assistant")
         return replies and replies[-1].get_attribute("data-state") in ("complete", "error")
 
@@ -69,7 +69,7 @@ def send(browser, text: str) -> str:  # type: ignore[no-untyped-def]
     return str(last.text)
 
 
-def shown(browser, graph: str, name: str) -> list[str]:  # type: ignore[no-untyped-def]
+def shown(browser, graph: str, name: str) -> list[str]:
     """The states a graph node went through since `seen.nodes` was last cleared (from the
     observed old values and the current one), leaving out the reset to idle a new run does."""
     olds = browser.execute_script("return window.seen.nodes[arguments[0]] || []", name)
@@ -77,17 +77,17 @@ def shown(browser, graph: str, name: str) -> list[str]:  # type: ignore[no-untyp
     return [s for s in [*olds[1:], now] if s != "idle"] if olds else []
 
 
-def node(browser, name: str):  # type: ignore[no-untyped-def]
+def node(browser, name: str):
     return browser.find_element(By.CSS_SELECTOR, f'#chat-graph [data-node="{name}"]')
 
 
 @pytest.fixture(scope="module")
-def page(browser, deployment: Deployment) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def page(browser, deployment: Deployment) -> Iterator[object]:
     sign_in(browser, f"{deployment.main.url}/", f"page-{uuid.uuid4().hex[:8]}")
     yield browser
 
 
-def test_chat_graph_is_drawn_from_the_registry(page) -> None:  # type: ignore[no-untyped-def]
+def test_chat_graph_is_drawn_from_the_registry(page) -> None:
     drawn = [g.get_attribute("data-node") for g in page.find_elements(By.CSS_SELECTOR, "#chat-graph g.node")]
     assert sorted(drawn) == sorted([*CHAT_NODES, "__start__", "__end__"])
     fallible = {
@@ -107,7 +107,7 @@ def test_chat_graph_is_drawn_from_the_registry(page) -> None:  # type: ignore[no
     assert float(y["load_progress"]) < float(y["compose_reply"]) < float(y["remember_exchange"])
 
 
-def test_reply_streams_token_by_token_while_each_node_lights_up(page) -> None:  # type: ignore[no-untyped-def]
+def test_reply_streams_token_by_token_while_each_node_lights_up(page) -> None:
     reply = send(page, "My sister's name is Maya and I just ran my first 10k, I'm so happy!")
     seen = page.execute_script("return window.seen")
     # The reply grew over many separate DOM updates before the turn completed.
@@ -125,7 +125,7 @@ def test_reply_streams_token_by_token_while_each_node_lights_up(page) -> None:  
     assert page.find_element(By.ID, "thread-id").text != "new"
 
 
-def test_second_turn_recalls_the_first_and_the_page_is_captured(page) -> None:  # type: ignore[no-untyped-def]
+def test_second_turn_recalls_the_first_and_the_page_is_captured(page) -> None:
     thread = page.find_element(By.ID, "thread-id").text
     reply = send(page, "What is my sister's name?")
     assert "Maya" in reply
@@ -136,7 +136,7 @@ def test_second_turn_recalls_the_first_and_the_page_is_captured(page) -> None:  
     assert page.save_screenshot(str(ARTIFACTS / "live-page.png"))
 
 
-def test_a_goal_decomposition_is_followed_milestone_by_milestone(page) -> None:  # type: ignore[no-untyped-def]
+def test_a_goal_decomposition_is_followed_milestone_by_milestone(page) -> None:
     page.find_element(By.CSS_SELECTOR, '[data-tab="goal"]').click()
     page.find_element(By.ID, "goal-title").send_keys("Run a half marathon")
     page.find_element(By.ID, "goal-description").send_keys("I want to feel strong again")
@@ -166,7 +166,7 @@ def test_a_goal_decomposition_is_followed_milestone_by_milestone(page) -> None: 
 
 def test_the_page_against_a_second_api_process_shows_a_fallen_back_branch(
     page, deployment: Deployment
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     other = deployment.other.url
     user = f"page-{uuid.uuid4().hex[:8]}"
     page.execute_script("sessionStorage.clear()")

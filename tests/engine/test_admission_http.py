@@ -10,7 +10,7 @@ import httpx
 from api.app import create_app
 
 
-async def test_past_the_rate_limit_chat_answers_429_with_retry_after_and_writes_nothing(  # type: ignore[no-untyped-def]
+async def test_past_the_rate_limit_chat_answers_429_with_retry_after_and_writes_nothing(
     settings, new_database
 ) -> None:
     app = create_app(settings.model_copy(update={"database_url": new_database(), "run_rate_per_minute": 2}))

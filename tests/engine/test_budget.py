@@ -17,7 +17,7 @@ def completions(server: FakeOpenAI) -> list[dict[str, Any]]:
     return [b for b in server.requests if "messages" in b]
 
 
-async def test_past_the_daily_budget_turns_take_the_free_path_and_admins_see_it(openai_app, model) -> None:  # type: ignore[no-untyped-def]
+async def test_past_the_daily_budget_turns_take_the_free_path_and_admins_see_it(openai_app, model) -> None:
     app = openai_app(llm_daily_budget_usd=0.00005)  # less than one turn
     user = f"spender-{uuid.uuid4().hex[:6]}"
     me, admin = {"Authorization": f"Bearer dev:{user}"}, {"Authorization": "Bearer dev:admin"}

@@ -15,7 +15,7 @@ USERS, TURNS = 10, 30
 
 async def test_three_hundred_turns_in_a_fault_storm_answer_no_500_and_lose_no_message(
     openai_app, model
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app = openai_app(
         llm_timeout_s=0.5,  # a hung request is given up after this, then retried
         llm_backoff_max_s=0.05,

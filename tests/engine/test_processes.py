@@ -72,7 +72,7 @@ async def stream_companion(
     return "".join(tokens), last
 
 
-async def test_a_turn_posted_to_one_process_streams_its_own_reply_from_the_other(pair) -> None:  # type: ignore[no-untyped-def]
+async def test_a_turn_posted_to_one_process_streams_its_own_reply_from_the_other(pair) -> None:
     a, b = pair
     user = f"two-{uuid.uuid4().hex[:8]}"
     cid = None
@@ -100,7 +100,7 @@ async def test_a_turn_posted_to_one_process_streams_its_own_reply_from_the_other
     assert sum(x != y for x, y in itertools.pairwise(replies)) >= 10
 
 
-async def test_twenty_concurrent_turns_on_one_thread_from_two_processes_keep_every_message(pair) -> None:  # type: ignore[no-untyped-def]
+async def test_twenty_concurrent_turns_on_one_thread_from_two_processes_keep_every_message(pair) -> None:
     a, b = pair
     user = f"many-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(timeout=60) as client:
@@ -136,7 +136,7 @@ async def test_twenty_concurrent_turns_on_one_thread_from_two_processes_keep_eve
         assert len(convo["messages"]) == 42
 
 
-async def test_one_users_flood_does_not_slow_another_users_turn(pair) -> None:  # type: ignore[no-untyped-def]
+async def test_one_users_flood_does_not_slow_another_users_turn(pair) -> None:
     a, b = pair
     flooder, other = f"flood-{uuid.uuid4().hex[:8]}", f"calm-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(timeout=60) as client:
@@ -170,7 +170,7 @@ async def test_one_users_flood_does_not_slow_another_users_turn(pair) -> None:  
 
 
 @pytest.fixture
-def lease_pair(new_database) -> Iterator[list[ApiServer]]:  # type: ignore[no-untyped-def]
+def lease_pair(new_database) -> Iterator[list[ApiServer]]:
     logs = Path(tempfile.mkdtemp(prefix="delight-kill-"))
     servers = start_servers(
         2, logs, DATABASE_URL=new_database(), RUN_LEASE_S="2", SIM_LLM_FIRST_TOKEN_MS="1500"
@@ -182,7 +182,7 @@ def lease_pair(new_database) -> Iterator[list[ApiServer]]:  # type: ignore[no-un
             s.stop()
 
 
-async def test_a_killed_process_turn_is_settled_and_its_thread_usable_within_the_lease(lease_pair) -> None:  # type: ignore[no-untyped-def]
+async def test_a_killed_process_turn_is_settled_and_its_thread_usable_within_the_lease(lease_pair) -> None:
     a, b = lease_pair
     user = f"kill-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(timeout=60) as client:

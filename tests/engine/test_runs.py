@@ -57,7 +57,7 @@ async def until(predicate: Any, limit: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_runs_of_one_thread_take_turns_in_order(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_runs_of_one_thread_take_turns_in_order(scripted) -> None:
     svc, model = scripted()
     model.stall("reply", 0.2)
     user = await new_user(svc)
@@ -90,7 +90,7 @@ async def test_runs_of_one_thread_take_turns_in_order(scripted) -> None:  # type
         assert row["status"] == "idle"
 
 
-async def test_reject_answers_busy_and_writes_nothing(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_reject_answers_busy_and_writes_nothing(scripted) -> None:
     svc, model = scripted()
     model.stall("reply", 0.5)
     user = await new_user(svc)
@@ -105,7 +105,7 @@ async def test_reject_answers_busy_and_writes_nothing(scripted) -> None:  # type
         assert second.status == "success"
 
 
-async def test_interrupt_stops_the_running_turn_at_a_step_and_starts_from_its_state(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_interrupt_stops_the_running_turn_at_a_step_and_starts_from_its_state(scripted) -> None:
     svc, model = scripted()
     model.stall("structured", 0.6)  # the first turn is inside its gathering step
     user = await new_user(svc)
@@ -134,7 +134,7 @@ async def test_interrupt_stops_the_running_turn_at_a_step_and_starts_from_its_st
         assert len(model.calls_of("reply")) == 1
 
 
-async def test_rollback_cancels_the_running_turn_and_deletes_what_it_wrote(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_rollback_cancels_the_running_turn_and_deletes_what_it_wrote(scripted) -> None:
     svc, model = scripted()
     user = await new_user(svc)
     async with engine_for(svc) as engine:
@@ -162,7 +162,7 @@ async def _has_checkpoint(svc: Services, thread: str, run_id: uuid.UUID) -> bool
     return bool(row["n"])
 
 
-async def test_cancel_by_id_interrupts_or_rolls_back(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_cancel_by_id_interrupts_or_rolls_back(scripted) -> None:
     svc, model = scripted(run_lease_s=3)
     model.stall("structured", 0.5)
     user = await new_user(svc)
@@ -185,7 +185,7 @@ async def test_cancel_by_id_interrupts_or_rolls_back(scripted) -> None:  # type:
             await engine.cancel(uuid.uuid4())
 
 
-async def test_a_reconnecting_reader_gets_the_rest_from_its_last_event_id(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_a_reconnecting_reader_gets_the_rest_from_its_last_event_id(scripted) -> None:
     svc, model = scripted()
     model.answer_reply("one two three four five six seven eight nine ten eleven twelve")
     user = await new_user(svc)
@@ -212,7 +212,7 @@ async def test_a_reconnecting_reader_gets_the_rest_from_its_last_event_id(script
         assert [(e.seq, e.name, e.data) for e in replay] == [(e.seq, e.name, e.data) for e in everything[3:]]
 
 
-async def test_a_failed_turn_leaves_state_transcript_and_memories_agreeing(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_a_failed_turn_leaves_state_transcript_and_memories_agreeing(scripted) -> None:
     svc, model = scripted(llm_max_attempts=1)
     user = await new_user(svc)
     async with engine_for(svc) as engine:
@@ -232,11 +232,11 @@ async def test_a_failed_turn_leaves_state_transcript_and_memories_agreeing(scrip
         assert not any("will you remember this?" in m for m in await task_memories(svc, user))
         assert (await svc.runs.get(failed.id)).input["messages"][0]["content"] == "will you remember this?"
         # The thread is usable again.
-        model.fail("reply", None)  # type: ignore[arg-type]
+        model.fail("reply", None)
         assert (await engine.run(turn(user, "hello again", thread))).status == "success"
 
 
-async def test_admission_refuses_at_once_past_each_limit(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_admission_refuses_at_once_past_each_limit(scripted) -> None:
     svc, model = scripted(run_max_pending_per_thread=1, run_rate_per_minute=4)
     model.stall("reply", 1.0)
     user = await new_user(svc)
@@ -275,7 +275,7 @@ def test_messages_of_a_turn_get_their_ids_at_submit() -> None:
     assert not isinstance(HumanMessage(**stored["messages"][0]), AIMessage)
 
 
-async def test_a_turn_killed_after_its_write_back_is_completed_in_the_thread_state(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_a_turn_killed_after_its_write_back_is_completed_in_the_thread_state(scripted) -> None:
     """The write-back is the turn's commit point: when it committed but the process died before
     the final checkpoint, settling the orphan puts the exchange in the state too."""
     svc, _ = scripted()

@@ -24,18 +24,18 @@ class FlakyReplyGateway(ModelGateway):
         self.structured_calls = 0
         self.reply_calls = 0
 
-    async def structured(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def structured(self, *args, **kwargs):
         self.structured_calls += 1
         return await super().structured(*args, **kwargs)
 
-    async def stream_text(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def stream_text(self, *args, **kwargs):
         self.reply_calls += 1
         if self.reply_calls == 1:
             raise RuntimeError("model crashed mid-turn")
         return await super().stream_text(*args, **kwargs)
 
 
-async def test_failed_turn_resumes_from_the_failed_node(services) -> None:  # type: ignore[no-untyped-def]
+async def test_failed_turn_resumes_from_the_failed_node(services) -> None:
     flaky = FlakyReplyGateway(services.llm)
     svc = dataclasses.replace(services, llm=flaky)
     graph = build(services.settings).compile(checkpointer=services.checkpointer)

@@ -185,7 +185,7 @@ class Calls:
 
 
 def chat_like(calls: Calls) -> StateGraph:
-    def branch(name: str):  # type: ignore[no-untyped-def]
+    def branch(name: str):
         async def run(state: ChatLike) -> dict[str, Any]:
             calls.hit(name)
             await asyncio.sleep(0.01)
@@ -228,12 +228,12 @@ async def test_chat_like_graph_resumes_from_the_failed_node(
     config = {"configurable": {"thread_id": f"resume-{uuid.uuid4()}"}}
 
     with pytest.raises(RuntimeError, match="model crashed"):
-        await graph.ainvoke({"message": "hi"}, config, durability=durability)  # type: ignore[arg-type]
+        await graph.ainvoke({"message": "hi"}, config, durability=durability)
     snap = await graph.aget_state(config)
     assert snap.next == ("compose",)
     assert sorted(snap.values["notes"]) == ["emotion:hi", "memories:hi", "progress:hi"]
 
-    out = await graph.ainvoke(None, config, durability=durability)  # type: ignore[arg-type]  # resume
+    out = await graph.ainvoke(None, config, durability=durability)  # resume
     assert out["reply"] == "emotion:hi | memories:hi | progress:hi"
     assert calls.counts == {"emotion": 1, "memories": 1, "progress": 1, "compose": 2, "remember": 1}
 

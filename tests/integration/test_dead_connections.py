@@ -20,7 +20,7 @@ from state.schemas import Usage
 POOL = 4
 
 
-async def turn(graph, svc: Services, user: uuid.UUID, thread: str, text: str) -> dict:  # type: ignore[no-untyped-def]
+async def turn(graph, svc: Services, user: uuid.UUID, thread: str, text: str) -> dict:
     ctx = Context(user_id=user, thread_id=thread, now=datetime.now(UTC), services=svc)
     inputs = {
         "messages": [HumanMessage(text, id=str(uuid.uuid4()))],

@@ -32,7 +32,7 @@ DESCRIPTION = (
 )
 
 
-async def new_goal(services, title: str = "Learn to play the guitar", description: str = DESCRIPTION):  # type: ignore[no-untyped-def]
+async def new_goal(services, title: str = "Learn to play the guitar", description: str = DESCRIPTION):
     user = await services.users.ensure(f"decompose-{uuid.uuid4().hex[:10]}")
     goal = await services.goals.create(
         user.id,
@@ -46,20 +46,20 @@ async def new_goal(services, title: str = "Learn to play the guitar", descriptio
     return user, goal
 
 
-def with_model(services, model: PlanModel):  # type: ignore[no-untyped-def]
+def with_model(services, model: PlanModel):
     return dataclasses.replace(
         services, llm=ModelGateway(services.settings, {"cheap": model, "premium": model}, kind="offline")
     )
 
 
-async def decompose(svc, user_id: uuid.UUID, goal_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def decompose(svc, user_id: uuid.UUID, goal_id: str) -> dict[str, Any]:
     graph = build(svc.settings).compile(checkpointer=svc.checkpointer)
     thread_id = f"decompose-test:{uuid.uuid4()}"
     ctx = Context(user_id=user_id, thread_id=thread_id, now=datetime.now(UTC), services=svc)
     return await graph.ainvoke({"goal_id": goal_id}, {"configurable": {"thread_id": thread_id}}, context=ctx)
 
 
-async def rows(services, goal_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+async def rows(services, goal_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     gid = uuid.UUID(goal_id)
     milestones = await services.db.fetch(
         "SELECT * FROM milestones WHERE goal_id = %s ORDER BY sequence", (gid,)
@@ -68,11 +68,11 @@ async def rows(services, goal_id: str) -> tuple[list[dict[str, Any]], list[dict[
     return milestones, missions
 
 
-def check_rows(goal: Goal, user_id: uuid.UUID, milestones: list[dict], missions: list[dict]) -> None:  # type: ignore[type-arg]
+def check_rows(goal: Goal, user_id: uuid.UUID, milestones: list[dict], missions: list[dict]) -> None:
     assert 3 <= len(milestones) <= 7
     assert [m["sequence"] for m in milestones] == list(range(1, len(milestones) + 1))
     assert all(str(m["goal_id"]) == goal.id for m in milestones)
-    by_milestone: dict[uuid.UUID, list[dict]] = {m["id"]: [] for m in milestones}  # type: ignore[type-arg]
+    by_milestone: dict[uuid.UUID, list[dict]] = {m["id"]: [] for m in milestones}
     for mission in missions:
         by_milestone[mission["milestone_id"]].append(mission)  # every mission is under a milestone
         assert mission["user_id"] == user_id and str(mission["goal_id"]) == goal.id
@@ -85,7 +85,7 @@ def check_rows(goal: Goal, user_id: uuid.UUID, milestones: list[dict], missions:
     assert all(1 <= len(batch) <= 5 for batch in by_milestone.values())
 
 
-async def test_a_goal_is_decomposed_into_stored_milestones_and_missions(services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_goal_is_decomposed_into_stored_milestones_and_missions(services) -> None:
     user, goal = await new_goal(services)
 
     out = await decompose(services, user.id, goal.id)  # the service's own (offline) model
@@ -110,7 +110,7 @@ async def test_a_goal_is_decomposed_into_stored_milestones_and_missions(services
     }
 
 
-async def test_running_twice_stores_once_and_the_second_run_calls_no_model(services) -> None:  # type: ignore[no-untyped-def]
+async def test_running_twice_stores_once_and_the_second_run_calls_no_model(services) -> None:
     user, goal = await new_goal(services)
     first = await decompose(services, user.id, goal.id)
     before = await rows(services, goal.id)
@@ -127,7 +127,7 @@ async def test_running_twice_stores_once_and_the_second_run_calls_no_model(servi
     assert second["plan"] == first["plan"]
 
 
-async def test_concurrent_runs_for_one_goal_store_one_plan(services) -> None:  # type: ignore[no-untyped-def]
+async def test_concurrent_runs_for_one_goal_store_one_plan(services) -> None:
     user, goal = await new_goal(services)
     # slow analysis: both runs pass load_goal before either stores, so both reach store_plan
     model = PlanModel().delay(GoalAnalysis, 0.1)
@@ -144,7 +144,7 @@ async def test_concurrent_runs_for_one_goal_store_one_plan(services) -> None:  #
     assert a["plan"] == b["plan"]  # the loser reports the stored plan, not its own draft
 
 
-async def test_too_few_milestones_are_fed_back_then_the_valid_plan_is_stored(services) -> None:  # type: ignore[no-untyped-def]
+async def test_too_few_milestones_are_fed_back_then_the_valid_plan_is_stored(services) -> None:
     user, goal = await new_goal(services)
     two = json.dumps({"milestones": [{"title": "Learn chords"}, {"title": "Play at the wedding"}]})
     model = PlanModel().script(MilestonePlan, two)
@@ -160,7 +160,7 @@ async def test_too_few_milestones_are_fed_back_then_the_valid_plan_is_stored(ser
     assert "Play at the wedding" not in [m["title"] for m in milestones]
 
 
-async def test_output_that_stays_invalid_fails_the_run_and_stores_nothing(services) -> None:  # type: ignore[no-untyped-def]
+async def test_output_that_stays_invalid_fails_the_run_and_stores_nothing(services) -> None:
     user, goal = await new_goal(services)
     invalid = json.dumps({"missions": []})
     svc = with_model(services, PlanModel().always(MissionPlan, invalid))
@@ -174,7 +174,7 @@ async def test_output_that_stays_invalid_fails_the_run_and_stores_nothing(servic
     assert "MissionPlan output stayed invalid" in run.error
 
 
-async def test_someone_elses_goal_is_not_found_and_untouched(services) -> None:  # type: ignore[no-untyped-def]
+async def test_someone_elses_goal_is_not_found_and_untouched(services) -> None:
     _, goal = await new_goal(services)
     intruder = await services.users.ensure(f"intruder-{uuid.uuid4().hex[:10]}")
     model = PlanModel()
@@ -186,7 +186,7 @@ async def test_someone_elses_goal_is_not_found_and_untouched(services) -> None: 
     assert await rows(services, goal.id) == ([], [])
 
 
-async def test_a_background_run_streams_each_milestone_and_records_the_result(services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_background_run_streams_each_milestone_and_records_the_result(services) -> None:
     user, goal = await new_goal(services)
     model = PlanModel().delay(MissionPlan, 0.05)
     svc = with_model(services, model)

@@ -39,14 +39,14 @@ async def redis_is_up() -> None:
 
 
 @pytest.fixture
-async def services(own_services):  # type: ignore[no-untyped-def]
+async def services(own_services):
     """A database of each test's own: no other engine of the session claims these jobs' runs
     (a run a job retries is pending for a moment, and any process serving its queue may take it)."""
     return own_services
 
 
 @pytest.fixture
-async def env(settings, services) -> AsyncIterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+async def env(settings, services) -> AsyncIterator[dict[str, Any]]:
     s = settings.model_copy(
         update={"redis_url": REDIS, "job_queue": f"test:{uuid.uuid4().hex[:8]}", "job_retry_base_s": 0.2}
     )
@@ -75,7 +75,7 @@ async def burst(env: dict[str, Any], **overrides: Any) -> Worker:
     return worker
 
 
-async def user_with_goal(services, title: str = "Write a novel") -> uuid.UUID:  # type: ignore[no-untyped-def]
+async def user_with_goal(services, title: str = "Write a novel") -> uuid.UUID:
     user = await services.users.ensure(f"jobs-{uuid.uuid4().hex[:8]}")
     await services.goals.create(
         user.id,
@@ -89,11 +89,11 @@ async def user_with_goal(services, title: str = "Write a novel") -> uuid.UUID:  
     return user.id
 
 
-async def count(services, sql: str, *args: object) -> int:  # type: ignore[no-untyped-def]
+async def count(services, sql: str, *args: object) -> int:
     return (await services.db.fetchrow(f"SELECT count(*) AS n FROM ({sql}) q", args))["n"]
 
 
-async def test_weekly_quests_enqueued_twice_run_once_on_a_worker(env, services, engine) -> None:  # type: ignore[no-untyped-def]
+async def test_weekly_quests_enqueued_twice_run_once_on_a_worker(env, services, engine) -> None:
     user = await user_with_goal(services)
     host = JobHost(env["services"], engine, env["queue"])
     [jid] = await schedule_weekly_quests(host, str(user))
@@ -131,7 +131,7 @@ class FlakyGateway(ModelGateway):
         return await super().structured(*args, **kwargs)
 
 
-async def test_transient_failure_is_retried_with_backoff_and_resumes(env, services, engine) -> None:  # type: ignore[no-untyped-def]
+async def test_transient_failure_is_retried_with_backoff_and_resumes(env, services, engine) -> None:
     user = await user_with_goal(services)
     flaky = FlakyGateway(services.llm, fail_times=1)
     env["services"] = dataclasses.replace(env["services"], llm=flaky)
@@ -148,7 +148,7 @@ async def test_transient_failure_is_retried_with_backoff_and_resumes(env, servic
     )
 
 
-async def test_a_timeout_is_retried_then_fails_visibly(env, services, engine) -> None:  # type: ignore[no-untyped-def]
+async def test_a_timeout_is_retried_then_fails_visibly(env, services, engine) -> None:
     user = await user_with_goal(services)
     env["settings"] = env["settings"].model_copy(update={"job_timeout_s": 1.0, "job_max_tries": 2})
     slow = FlakyGateway(services.llm, fail_times=0, sleep_s=3.0)
@@ -165,7 +165,7 @@ async def test_a_timeout_is_retried_then_fails_visibly(env, services, engine) ->
     assert len(slow.calls) == 2  # the retry resumed the run: the timed-out step ran again
 
 
-async def test_nightly_maintenance_isolates_a_failing_task(env, services, engine) -> None:  # type: ignore[no-untyped-def]
+async def test_nightly_maintenance_isolates_a_failing_task(env, services, engine) -> None:
     class BrokenMaintenance(type(services.maintenance)):  # type: ignore[misc]
         async def consolidate_week(self, *args: Any) -> int:
             raise RuntimeError("roll-up table is locked")
@@ -187,7 +187,7 @@ async def test_nightly_maintenance_isolates_a_failing_task(env, services, engine
     assert await count(services, "SELECT 1 FROM dci_daily WHERE user_id = %s", user) == 1
 
 
-async def test_in_process_scheduler_runs_the_jobs_without_redis(settings, services) -> None:  # type: ignore[no-untyped-def]
+async def test_in_process_scheduler_runs_the_jobs_without_redis(settings, services) -> None:
     s = settings.model_copy(update={"redis_url": None})
     svc = dataclasses.replace(services, settings=s)
     queue = InProcessQueue(s)
@@ -214,7 +214,7 @@ async def test_in_process_scheduler_runs_the_jobs_without_redis(settings, servic
         assert list(queue.jobs).count(jid) == 1
 
 
-async def test_jobs_api_is_admin_only(client) -> None:  # type: ignore[no-untyped-def]
+async def test_jobs_api_is_admin_only(client) -> None:
     user = {"Authorization": "Bearer dev:not-an-admin"}
     admin = {"Authorization": "Bearer dev:admin"}
     assert (await client.post("/api/v1/jobs/nightly_maintenance", headers=user)).status_code == 403
@@ -242,7 +242,7 @@ async def test_jobs_api_is_admin_only(client) -> None:  # type: ignore[no-untype
     assert (await client.get(f"/api/v1/jobs/{jid}", headers=user)).status_code == 403
 
 
-async def test_with_redis_background_runs_wait_for_a_worker(env, new_database) -> None:  # type: ignore[no-untyped-def]
+async def test_with_redis_background_runs_wait_for_a_worker(env, new_database) -> None:
     """REDIS_URL set: the API runs requests, and leaves background runs (a new goal's
     decomposition) to the worker processes, which claim them from Postgres."""
     import httpx
@@ -279,7 +279,7 @@ async def test_with_redis_background_runs_wait_for_a_worker(env, new_database) -
             assert 3 <= len(goal["milestones"]) <= 7
 
 
-def test_cron_ticks_of_two_environments_sharing_a_redis_never_collide(settings) -> None:  # type: ignore[no-untyped-def]
+def test_cron_ticks_of_two_environments_sharing_a_redis_never_collide(settings) -> None:
     """ARQ ids a cron tick `<name>:<time>` in keys that ignore the queue: the names carry it."""
     from jobs.worker import cron_jobs
 

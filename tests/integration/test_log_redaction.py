@@ -47,7 +47,7 @@ def log_every_way(logger: logging.Logger, err: BaseException) -> None:
     logger.error("formatted %s", err)
 
 
-async def database_errors(services, pg_url: str) -> list[BaseException]:  # type: ignore[no-untyped-def]
+async def database_errors(services, pg_url: str) -> list[BaseException]:
     errors: list[BaseException] = []
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
         for sql, params in (
@@ -78,7 +78,7 @@ async def database_errors(services, pg_url: str) -> list[BaseException]:  # type
     return errors
 
 
-async def test_database_errors_are_logged_without_their_values(services, pg_url, captured) -> None:  # type: ignore[no-untyped-def]
+async def test_database_errors_are_logged_without_their_values(services, pg_url, captured) -> None:
     logger, stream = captured
     errors = await database_errors(services, pg_url)
     assert len(errors) == 6
@@ -98,7 +98,7 @@ async def test_database_errors_are_logged_without_their_values(services, pg_url,
     assert "PostgreSQL text fields cannot contain NUL" in out
 
 
-def test_plain_messages_are_untouched(captured) -> None:  # type: ignore[no-untyped-def]
+def test_plain_messages_are_untouched(captured) -> None:
     logger, stream = captured
     logger.info("turn done", extra={"graph": "chat", "reason": 'the user said "hello"', "ms": 1.5})
     entry = json.loads(stream.getvalue())

@@ -14,11 +14,11 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def user(services) -> uuid.UUID:  # type: ignore[no-untyped-def]
+async def user(services) -> uuid.UUID:
     return (await services.users.ensure(f"mem-{uuid.uuid4().hex[:8]}")).id
 
 
-async def test_retrieval_is_filtered_by_user_in_the_query(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_retrieval_is_filtered_by_user_in_the_query(services, user) -> None:
     other = (await services.users.ensure(f"other-{uuid.uuid4().hex[:8]}")).id
     await services.memory.add(other, "personal", "My favourite colour is green", now=NOW)
     await services.memory.add(user, "personal", "I live in Lisbon", now=NOW)
@@ -29,7 +29,7 @@ async def test_retrieval_is_filtered_by_user_in_the_query(services, user) -> Non
     )
 
 
-async def test_tier_quotas_and_ranking(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_tier_quotas_and_ranking(services, user) -> None:
     for i in range(8):
         await services.memory.add(
             user, "personal", f"running fact number {i} about marathon training", now=NOW
@@ -43,7 +43,7 @@ async def test_tier_quotas_and_ranking(services, user) -> None:  # type: ignore[
         assert scores == sorted(scores, reverse=True)
 
 
-async def test_ranking_uses_recency_and_frequency(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_ranking_uses_recency_and_frequency(services, user) -> None:
     old, _ = await services.memory.add(
         user, "personal", "I enjoy painting watercolours", now=NOW - timedelta(days=60)
     )
@@ -64,7 +64,7 @@ async def test_ranking_uses_recency_and_frequency(services, user) -> None:  # ty
     assert hits[0].id == new
 
 
-async def test_retrieval_updates_access_stats(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_retrieval_updates_access_stats(services, user) -> None:
     mid, _ = await services.memory.add(user, "personal", "My partner is called Sam", now=NOW)
     later = NOW + timedelta(hours=3)
     await services.memory.retrieve(user, "partner Sam", now=later)
@@ -78,7 +78,7 @@ async def test_retrieval_updates_access_stats(services, user) -> None:  # type: 
     assert row["access_count"] == 2
 
 
-async def test_near_duplicates_merge_within_user_and_tier_only(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_near_duplicates_merge_within_user_and_tier_only(services, user) -> None:
     a, merged_a = await services.memory.add(
         user, "personal", "I am training for the Berlin marathon", {"tags": ["a"]}, now=NOW
     )
@@ -104,7 +104,7 @@ async def test_near_duplicates_merge_within_user_and_tier_only(services, user) -
     assert not merged_e and e != a
 
 
-async def test_task_memories_expire_after_30_days(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_task_memories_expire_after_30_days(services, user) -> None:
     mid, _ = await services.memory.add(user, "task", "Logged a 20 minute yoga session", now=NOW)
     row = await services.db.fetchrow("SELECT expires_at FROM memories WHERE id = %s", (uuid.UUID(mid),))
     assert row["expires_at"] == NOW + timedelta(days=30)
@@ -116,7 +116,7 @@ async def test_task_memories_expire_after_30_days(services, user) -> None:  # ty
     assert (await services.memory.retrieve(user, "yoga session", now=NOW + timedelta(days=31)))["task"] == []
 
 
-async def test_idempotent_write_with_a_given_id(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_idempotent_write_with_a_given_id(services, user) -> None:
     mid = uuid.uuid4()
     first = await services.memory.add(user, "task", "Wrote the intro chapter", now=NOW, memory_id=mid)
     n = (await services.db.fetchrow("SELECT count(*) AS n FROM memories WHERE user_id = %s", (user,)))["n"]
@@ -127,7 +127,7 @@ async def test_idempotent_write_with_a_given_id(services, user) -> None:  # type
     ] == n
 
 
-async def test_recall_and_write_are_one_round_trip_each(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_recall_and_write_are_one_round_trip_each(services, user) -> None:
     from bench.probe import COUNTER, count_round_trips
 
     await services.embeddings.aembed_query("marathon training plan")
@@ -146,7 +146,7 @@ async def test_recall_and_write_are_one_round_trip_each(services, user) -> None:
     assert (recall, write) == (1, 1)
 
 
-async def _waiting(services, user, tier, content, tags):  # type: ignore[no-untyped-def]
+async def _waiting(services, user, tier, content, tags):
     mid = uuid.uuid4()
     sql, params = services.memory.add_statement(
         user, tier, content, {"tags": tags}, None, now=NOW, memory_id=mid
@@ -155,7 +155,7 @@ async def _waiting(services, user, tier, content, tags):  # type: ignore[no-unty
     return mid
 
 
-async def test_a_memory_without_vector_waits_until_settled(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_a_memory_without_vector_waits_until_settled(services, user) -> None:
     mid = await _waiting(services, user, "personal", "My cat is called Miso", ["chat"])
 
     assert (await services.memory.retrieve(user, "cat Miso", now=NOW))["personal"] == []
@@ -174,7 +174,7 @@ async def test_a_memory_without_vector_waits_until_settled(services, user) -> No
     assert await services.db.fetch(sql, params) == []
 
 
-async def test_settling_a_near_duplicate_merges_it_into_the_existing_memory(services, user) -> None:  # type: ignore[no-untyped-def]
+async def test_settling_a_near_duplicate_merges_it_into_the_existing_memory(services, user) -> None:
     kept, _ = await services.memory.add(
         user, "personal", "I am training for the Berlin marathon", {"tags": ["b", "a"]}, now=NOW
     )

@@ -94,7 +94,7 @@ async def usage_rows(services: Any, user: uuid.UUID) -> list[tuple[str, str]]:
     return [(r["site"], r["model"]) for r in rows]
 
 
-async def test_a_week_of_progress_becomes_a_beat_memory_quests_and_notification(services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_week_of_progress_becomes_a_beat_memory_quests_and_notification(services) -> None:
     user = await new_user(services, "narr")
     goal = await make_goal(services, user)
     other_goal = await make_goal(services, user, "Run a half marathon")
@@ -185,7 +185,7 @@ async def test_a_week_of_progress_becomes_a_beat_memory_quests_and_notification(
     assert await count(services, "notifications WHERE user_id = %s AND kind = 'narrative_beat'", user) == 1
 
 
-async def test_the_next_milestone_makes_the_next_beat_then_nothing_new(services) -> None:  # type: ignore[no-untyped-def]
+async def test_the_next_milestone_makes_the_next_beat_then_nothing_new(services) -> None:
     user = await new_user(services, "narr2")
     goal = await make_goal(services, user)
     ids = await a_week_of_history(services, user, goal)
@@ -208,7 +208,7 @@ async def test_the_next_milestone_makes_the_next_beat_then_nothing_new(services)
     assert len(await usage_rows(services, user)) == 4
 
 
-async def test_goal_progress_counts(services) -> None:  # type: ignore[no-untyped-def]
+async def test_goal_progress_counts(services) -> None:
     user = await new_user(services, "narr3")
     goal = await make_goal(services, user)
     await a_week_of_history(services, user, goal)
@@ -237,7 +237,7 @@ async def test_goal_progress_counts(services) -> None:  # type: ignore[no-untype
     assert theirs["goal_missions_total"] == 0 and theirs["milestones"] == [] and theirs["recent_skips"] == 0
 
 
-async def test_unlocks_are_recorded_once(services) -> None:  # type: ignore[no-untyped-def]
+async def test_unlocks_are_recorded_once(services) -> None:
     user = await new_user(services, "narr4")
     quests = [q for q in HIDDEN_QUESTS if q.key in ("streak_7", "first_goal")]
     assert sorted(await services.narrative.record_unlocks(user, quests, now=NOW)) == [
@@ -250,7 +250,7 @@ async def test_unlocks_are_recorded_once(services) -> None:  # type: ignore[no-u
     assert all(q["unlocked_at"] == NOW for q in listed)  # the first unlock's time stays
 
 
-async def test_someone_elses_goal_is_not_found(services) -> None:  # type: ignore[no-untyped-def]
+async def test_someone_elses_goal_is_not_found(services) -> None:
     owner = await new_user(services, "narr5")
     goal = await make_goal(services, owner)
     intruder = await new_user(services, "narr5x")

@@ -43,7 +43,7 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
         server.shutdown()
 
 
-async def make_user(services, *, last_active_days: int | None, prefs: dict | None = None) -> uuid.UUID:  # type: ignore[no-untyped-def]
+async def make_user(services, *, last_active_days: int | None, prefs: dict | None = None) -> uuid.UUID:
     user = await services.users.ensure(f"sweep-{uuid.uuid4().hex[:8]}")
     await services.goals.create(
         user.id,
@@ -66,7 +66,7 @@ async def make_user(services, *, last_active_days: int | None, prefs: dict | Non
     return user.id
 
 
-async def test_sweep_nudges_inactive_users_and_sends_once(settings, services, webhook) -> None:  # type: ignore[no-untyped-def]
+async def test_sweep_nudges_inactive_users_and_sends_once(settings, services, webhook) -> None:
     url, received = webhook
     s = settings.model_copy(update={"email_webhook_url": url})
     svc = dataclasses.replace(services, settings=s)
@@ -101,7 +101,7 @@ async def test_sweep_nudges_inactive_users_and_sends_once(settings, services, we
     assert second["failed"] == {}
 
 
-async def test_two_overlapping_sweeps_on_two_workers_send_each_nudge_once(own_services, webhook) -> None:  # type: ignore[no-untyped-def]
+async def test_two_overlapping_sweeps_on_two_workers_send_each_nudge_once(own_services, webhook) -> None:
     """Two workers sweep the same hour at once: each user's personalized_nudge runs once (one
     run on one thread: no forked checkpoint history), and each due nudge is claimed and sent once."""
     url, received = webhook

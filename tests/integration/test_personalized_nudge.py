@@ -27,7 +27,7 @@ TOMORROW_8AM_NY = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
 
 async def make_user(
     services, *, tz: str = NY, prefs: dict[str, Any] | None = None, created: datetime | None = None
-) -> uuid.UUID:  # type: ignore[no-untyped-def]
+) -> uuid.UUID:
     user = (await services.users.ensure(f"nudge-{uuid.uuid4().hex[:10]}")).id
     await services.db.execute(
         "UPDATE users SET timezone = %s, preferences = %s, created_at = %s WHERE id = %s",
@@ -36,13 +36,13 @@ async def make_user(
     return user
 
 
-async def event(services, user: uuid.UUID, kind: str, at: datetime) -> None:  # type: ignore[no-untyped-def]
+async def event(services, user: uuid.UUID, kind: str, at: datetime) -> None:
     await services.db.execute(
         "INSERT INTO progress_events (user_id, kind, at) VALUES (%s, %s, %s)", (user, kind, at)
     )
 
 
-async def chat(services, user: uuid.UUID, role: str, at: datetime) -> None:  # type: ignore[no-untyped-def]
+async def chat(services, user: uuid.UUID, role: str, at: datetime) -> None:
     thread = str(uuid.uuid4())
     await services.db.execute("INSERT INTO threads (id, user_id) VALUES (%s, %s)", (thread, user))
     await services.db.execute(
@@ -51,7 +51,7 @@ async def chat(services, user: uuid.UUID, role: str, at: datetime) -> None:  # t
     )
 
 
-async def goal(services, user: uuid.UUID, title: str) -> None:  # type: ignore[no-untyped-def]
+async def goal(services, user: uuid.UUID, title: str) -> None:
     await services.goals.create(
         user,
         goal_id=uuid.uuid4(),
@@ -63,7 +63,7 @@ async def goal(services, user: uuid.UUID, title: str) -> None:  # type: ignore[n
     )
 
 
-async def run(services, user: uuid.UUID, now: datetime = NOW) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def run(services, user: uuid.UUID, now: datetime = NOW) -> dict[str, Any]:
     graph = build(services.settings).compile(checkpointer=services.checkpointer)
     # The context timezone is left at UTC on purpose: local days are the user's stored zone.
     ctx = Context(
@@ -72,11 +72,11 @@ async def run(services, user: uuid.UUID, now: datetime = NOW) -> dict[str, Any]:
     return await graph.ainvoke({}, {"configurable": {"thread_id": ctx.thread_id}}, context=ctx)
 
 
-async def rows(services, user: uuid.UUID) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+async def rows(services, user: uuid.UUID) -> list[dict[str, Any]]:
     return await services.db.fetch("SELECT * FROM nudges WHERE user_id = %s ORDER BY created_at", (user,))
 
 
-async def test_email_nudge_for_a_user_away_five_days(services) -> None:  # type: ignore[no-untyped-def]
+async def test_email_nudge_for_a_user_away_five_days(services) -> None:
     user = await make_user(services, prefs={"channels": ["email"], "nudge_tone": "gentle"})
     await goal(services, user, "Learn the guitar")
     await event(services, user, "session", datetime(2026, 1, 9, 18, 0, tzinfo=ZoneInfo(NY)))
@@ -119,7 +119,7 @@ async def test_email_nudge_for_a_user_away_five_days(services) -> None:  # type:
     assert stats["access_count"] == 0
 
 
-async def test_a_second_run_the_same_day_returns_the_same_nudge(services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_second_run_the_same_day_returns_the_same_nudge(services) -> None:
     user = await make_user(services, prefs={"channels": ["email"]})
     await event(services, user, "mission_completed", NOW - timedelta(days=5))
     first = await run(services, user)
@@ -132,7 +132,7 @@ async def test_a_second_run_the_same_day_returns_the_same_nudge(services) -> Non
     assert len(usage) == 1  # the second run wrote no message
 
 
-async def test_a_user_who_chatted_yesterday_is_not_nudged(services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_user_who_chatted_yesterday_is_not_nudged(services) -> None:
     user = await make_user(services, prefs={"channels": ["email", "sms"]})
     await event(services, user, "session", NOW - timedelta(days=20))
     await chat(services, user, "user", NOW - timedelta(days=1))
@@ -144,7 +144,7 @@ async def test_a_user_who_chatted_yesterday_is_not_nudged(services) -> None:  # 
     assert await services.db.fetch("SELECT 1 FROM llm_usage WHERE user_id = %s", (user,)) == []
 
 
-async def test_only_the_users_own_messages_count_as_activity(services) -> None:  # type: ignore[no-untyped-def]
+async def test_only_the_users_own_messages_count_as_activity(services) -> None:
     user = await make_user(services)
     await chat(services, user, "user", NOW - timedelta(days=3))
     await chat(services, user, "assistant", NOW - timedelta(hours=2))
@@ -152,7 +152,7 @@ async def test_only_the_users_own_messages_count_as_activity(services) -> None: 
     assert out["days_inactive"] == 3 and out["scheduled"] is True
 
 
-async def test_a_mission_completed_yesterday_counts_as_activity(services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_mission_completed_yesterday_counts_as_activity(services) -> None:
     user = await make_user(services)
     await event(services, user, "session", NOW - timedelta(days=10))
     await services.db.execute(
@@ -164,20 +164,20 @@ async def test_a_mission_completed_yesterday_counts_as_activity(services) -> Non
     assert out["scheduled"] is False and out["days_inactive"] == 1
 
 
-async def test_a_brand_new_user_is_not_nudged(services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_brand_new_user_is_not_nudged(services) -> None:
     user = await make_user(services, created=NOW - timedelta(hours=3))
     out = await run(services, user)
     assert out["scheduled"] is False and out["days_inactive"] == 0
     assert out["reason"] == "active 0 days ago: no nudge needed"
 
 
-async def test_sign_up_counts_when_there_is_no_activity(services) -> None:  # type: ignore[no-untyped-def]
+async def test_sign_up_counts_when_there_is_no_activity(services) -> None:
     user = await make_user(services, created=NOW - timedelta(days=4))
     out = await run(services, user)
     assert out["days_inactive"] == 4 and out["scheduled"] is True
 
 
-async def test_no_quiet_hours_sends_at_ten_local(services) -> None:  # type: ignore[no-untyped-def]
+async def test_no_quiet_hours_sends_at_ten_local(services) -> None:
     user = await make_user(services, tz="Asia/Tokyo", prefs={"quiet_hours": None})
     await event(services, user, "session", NOW - timedelta(days=3))
     out = await run(services, user)  # 12:30 in Tokyo: 10:00 has passed, so tomorrow
@@ -186,7 +186,7 @@ async def test_no_quiet_hours_sends_at_ten_local(services) -> None:  # type: ign
     )
 
 
-async def test_three_nudges_per_streak_across_days(services) -> None:  # type: ignore[no-untyped-def]
+async def test_three_nudges_per_streak_across_days(services) -> None:
     user = await make_user(services, prefs={"channels": ["email", "sms"]})
     await event(services, user, "session", NOW - timedelta(days=5))
     outs = [await run(services, user, NOW + timedelta(days=d)) for d in range(4)]
@@ -204,7 +204,7 @@ async def test_three_nudges_per_streak_across_days(services) -> None:  # type: i
     assert out["nudge"]["sequence_index"] == 1 and out["nudge"]["channel"] == "in_app"
 
 
-async def test_dispatch_methods(own_services) -> None:  # type: ignore[no-untyped-def]
+async def test_dispatch_methods(own_services) -> None:
     services = own_services  # claiming sweeps every user's due nudges: a database of its own
     user = await make_user(services)
     await event(services, user, "session", NOW - timedelta(days=3))
@@ -244,7 +244,7 @@ async def test_dispatch_methods(own_services) -> None:  # type: ignore[no-untype
     assert len(await services.nudges.list(user, 2)) == 2
 
 
-async def test_a_failed_nudge_today_blocks_another_today(services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_failed_nudge_today_blocks_another_today(services) -> None:
     user = await make_user(services)
     await event(services, user, "session", NOW - timedelta(days=3))
     first = await run(services, user)
@@ -255,7 +255,7 @@ async def test_a_failed_nudge_today_blocks_another_today(services) -> None:  # t
     assert len(await rows(services, user)) == 1
 
 
-async def test_store_reads_are_owner_scoped(services) -> None:  # type: ignore[no-untyped-def]
+async def test_store_reads_are_owner_scoped(services) -> None:
     user, other = await make_user(services), await make_user(services)
     await event(services, user, "session", NOW - timedelta(days=3))
     nudge = (await run(services, user))["nudge"]
@@ -265,7 +265,7 @@ async def test_store_reads_are_owner_scoped(services) -> None:  # type: ignore[n
     assert await services.nudges.list(other, 10) == []
 
 
-async def test_the_daily_cap_counts_nudges_by_their_local_delivery_day(services) -> None:  # type: ignore[no-untyped-def]
+async def test_the_daily_cap_counts_nudges_by_their_local_delivery_day(services) -> None:
     # 21:00 on the 13th in New York is 02:00 UTC on the 14th: sent at once, on the local 13th,
     # so at noon on the 14th nothing was delivered that local day yet: one more is allowed.
     early = await make_user(services, prefs={"max_per_day": 1})

@@ -16,7 +16,7 @@ from nodes.context import Context
 pytestmark = pytest.mark.db
 
 
-async def _row(services, mission_id: str) -> dict:  # type: ignore[no-untyped-def]
+async def _row(services, mission_id: str) -> dict:
     row = await services.db.fetchrow(
         "SELECT first_step, priority_score, status, created_at FROM missions WHERE id = %s",
         (uuid.UUID(mission_id),),
@@ -25,7 +25,7 @@ async def _row(services, mission_id: str) -> dict:  # type: ignore[no-untyped-de
     return row
 
 
-async def test_process_missions_updates_only_the_users_open_missions(services) -> None:  # type: ignore[no-untyped-def]
+async def test_process_missions_updates_only_the_users_open_missions(services) -> None:
     user = await services.users.ensure(f"process-{uuid.uuid4().hex[:8]}")
     other = await services.users.ensure(f"process-other-{uuid.uuid4().hex[:8]}")
     target = dt.date.today() + dt.timedelta(days=20)
@@ -39,7 +39,7 @@ async def test_process_missions_updates_only_the_users_open_missions(services) -
         emotional_driver=None,
     )
 
-    async def mission(owner: uuid.UUID, title: str, minutes: int, **extra):  # type: ignore[no-untyped-def]
+    async def mission(owner: uuid.UUID, title: str, minutes: int, **extra):
         return await services.missions.create_once(
             owner,
             uuid.uuid4(),
@@ -118,7 +118,7 @@ async def test_process_missions_updates_only_the_users_open_missions(services) -
     assert snap.values["results"] == out["results"]
 
 
-async def test_rerunning_a_batch_rewrites_the_same_rows(services) -> None:  # type: ignore[no-untyped-def]
+async def test_rerunning_a_batch_rewrites_the_same_rows(services) -> None:
     """Idempotent: running the same batch again (a retried background run) stores the same
     first step and priority, and reports the same results."""
     user = await services.users.ensure(f"process-rerun-{uuid.uuid4().hex[:8]}")

@@ -21,13 +21,13 @@ from state.schemas import Usage
 MAX_ROUND_TRIPS = 10
 
 
-async def test_a_chat_turn_makes_at_most_ten_round_trips(services) -> None:  # type: ignore[no-untyped-def]
+async def test_a_chat_turn_makes_at_most_ten_round_trips(services) -> None:
     graph = build(services.settings).compile(checkpointer=services.checkpointer)
     user = (await services.users.ensure(f"rt-{uuid.uuid4().hex[:8]}")).id
     thread = await services.threads.create(user)
     await services.memory.add(user, "personal", "The user's sister is called Maya.", now=datetime.now(UTC))
 
-    async def turn(text: str) -> dict:  # type: ignore[type-arg]
+    async def turn(text: str) -> dict:
         ctx = Context(user_id=user, thread_id=thread, now=datetime.now(UTC), services=services)
         inputs = {
             "messages": [HumanMessage(text, id=str(uuid.uuid4()))],

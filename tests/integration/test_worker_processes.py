@@ -34,7 +34,7 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def test_killed_worker_job_completes_once_after_restart(pg_url, settings, services) -> None:  # type: ignore[no-untyped-def]
+async def test_killed_worker_job_completes_once_after_restart(pg_url, settings, services) -> None:
     queue_name = f"test:kill:{uuid.uuid4().hex[:8]}"
     week = iso_week(dt.date.today())
     users = []

@@ -45,17 +45,17 @@ class SwitchableEmbeddings(Embeddings):
 
 
 @pytest.fixture
-async def user(services) -> uuid.UUID:  # type: ignore[no-untyped-def]
+async def user(services) -> uuid.UUID:
     return (await services.users.ensure(f"wb-{uuid.uuid4().hex[:8]}")).id
 
 
 @pytest.fixture
-def embedder(services) -> SwitchableEmbeddings:  # type: ignore[no-untyped-def]
+def embedder(services) -> SwitchableEmbeddings:
     return SwitchableEmbeddings(services.settings.embedding_dim)
 
 
 @pytest.fixture
-def writeback(services, embedder) -> ChatWriteBack:  # type: ignore[no-untyped-def]
+def writeback(services, embedder) -> ChatWriteBack:
     # Same embedder name as the service's, so recall through `services.memory` sees the rows.
     cached = CachedEmbeddings(
         embedder, OfflineEmbeddings.name, services.settings.model_copy(update={"embedding_cache_size": 0})
@@ -87,7 +87,7 @@ def turn_record(user: uuid.UUID, thread: str, text: str, **over: Any) -> TurnRec
     return TurnRecord(**(fields | over))
 
 
-async def state_of(services, user: uuid.UUID, thread: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def state_of(services, user: uuid.UUID, thread: str) -> dict[str, Any]:
     db = services.db
     return {
         "memories": await db.fetch(
@@ -106,7 +106,7 @@ async def state_of(services, user: uuid.UUID, thread: str) -> dict[str, Any]:  #
     }
 
 
-async def test_one_turn_is_one_round_trip_and_writes_everything(services, user, writeback) -> None:  # type: ignore[no-untyped-def]
+async def test_one_turn_is_one_round_trip_and_writes_everything(services, user, writeback) -> None:
     thread = await services.threads.create(user)
     recalled, _ = await services.memory.add(
         user, "project", "Goal: run a half marathon", now=NOW - timedelta(days=3)
@@ -144,7 +144,7 @@ async def test_one_turn_is_one_round_trip_and_writes_everything(services, user, 
     ]
 
 
-async def test_a_replayed_write_back_writes_nothing_twice(services, user, writeback) -> None:  # type: ignore[no-untyped-def]
+async def test_a_replayed_write_back_writes_nothing_twice(services, user, writeback) -> None:
     thread = await services.threads.create(user)
     recalled, _ = await services.memory.add(user, "personal", "I have a dog named Rex", now=NOW)
     # The exchange repeats an existing memory (merges into it) and recalls one.
@@ -163,7 +163,7 @@ async def test_a_replayed_write_back_writes_nothing_twice(services, user, writeb
     assert len(first["usage"]) == 1 and len(first["messages"]) == 2
 
 
-async def test_someone_elses_thread_is_refused_and_nothing_is_written(services, user, writeback) -> None:  # type: ignore[no-untyped-def]
+async def test_someone_elses_thread_is_refused_and_nothing_is_written(services, user, writeback) -> None:
     owner = (await services.users.ensure(f"owner-{uuid.uuid4().hex[:8]}")).id
     thread = await services.threads.create(owner)
     recalled, _ = await services.memory.add(user, "personal", "I like tea", now=NOW)
@@ -177,14 +177,14 @@ async def test_someone_elses_thread_is_refused_and_nothing_is_written(services, 
     assert (await state_of(services, owner, thread))["messages"] == []
 
 
-async def test_a_thread_seen_first_here_is_registered_to_the_user(services, user, writeback) -> None:  # type: ignore[no-untyped-def]
+async def test_a_thread_seen_first_here_is_registered_to_the_user(services, user, writeback) -> None:
     thread = f"studio-{uuid.uuid4()}"
     await writeback.write(turn_record(user, thread, "hello"))
     row = await services.db.fetchrow("SELECT user_id FROM threads WHERE id = %s", (thread,))
     assert row["user_id"] == user
 
 
-async def test_failed_embedding_stores_memories_without_vector_then_a_later_turn_embeds_them(  # type: ignore[no-untyped-def]
+async def test_failed_embedding_stores_memories_without_vector_then_a_later_turn_embeds_them(
     services, user, writeback, embedder
 ) -> None:
     thread = await services.threads.create(user)

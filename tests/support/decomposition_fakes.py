@@ -88,7 +88,7 @@ class PlanModel(ScriptedChatModel):
     def peak(self, schema: type[BaseModel]) -> int:
         return self._peak.get(schema.__name__, 0)
 
-    async def _begin(self, messages: list[BaseMessage], kwargs: dict[str, Any]):  # type: ignore[no-untyped-def]
+    async def _begin(self, messages: list[BaseMessage], kwargs: dict[str, Any]):
         call = await super()._begin(messages, kwargs)
         name = _schema_name(kwargs)
         self._prompts.setdefault(name, []).append(list(messages))

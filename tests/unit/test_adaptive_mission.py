@@ -222,7 +222,7 @@ def test_drawing_shows_fan_out_join_and_every_branch() -> None:
 
 def test_route_returns_the_decided_path() -> None:
     for path in PATHS:
-        assert route({"path": path}) == path  # type: ignore[typeddict-item]
+        assert route({"path": path}) == path
 
 
 def test_input_and_output_schemas_are_narrow() -> None:

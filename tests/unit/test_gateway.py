@@ -49,7 +49,7 @@ async def test_chunk_messages_are_not_added_up_per_chunk(monkeypatch: pytest.Mon
     def counting_add(self: AIMessageChunk, other: object) -> object:
         nonlocal added
         added += 1
-        return original(self, other)  # type: ignore[arg-type]
+        return original(self, other)
 
     monkeypatch.setattr(AIMessageChunk, "__add__", counting_add)
     counts = []

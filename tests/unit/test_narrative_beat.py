@@ -341,7 +341,7 @@ async def run(
         thread_id=thread_id,
         timezone="UTC",
         now=NOW,
-        services=svc,  # type: ignore[arg-type]
+        services=svc,
     )
     out: dict[str, Any] = {}
     events: list[dict[str, Any]] = []

@@ -313,7 +313,7 @@ def test_zero_per_day_is_respected() -> None:
 # --- prompts and the offline answer ---------------------------------------------------------------
 
 
-def _write(tone: str = "encouraging", goals: list[str] | None = None, memories: list[str] | None = None):  # type: ignore[no-untyped-def]
+def _write(tone: str = "encouraging", goals: list[str] | None = None, memories: list[str] | None = None):
     return write_messages(
         tone=tone, channel="email", days_inactive=5, goals=goals or [], memories=memories or []
     )

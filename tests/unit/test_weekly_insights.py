@@ -87,20 +87,20 @@ class FakeInsightStore:
         self.calls.append((op, args))
         await self.behaviours.setdefault(op, Behaviour()).act()
 
-    async def task_memories(self, user_id, *, since, until, now, limit=50):  # type: ignore[no-untyped-def]
+    async def task_memories(self, user_id, *, since, until, now, limit=50):
         await self._run("task_memories", user_id=user_id, since=since, until=until, now=now)
         return list(self.memories)
 
-    async def week_stats(self, user_id, *, tz, since, until, top=5):  # type: ignore[no-untyped-def]
+    async def week_stats(self, user_id, *, tz, since, until, top=5):
         await self._run("week_stats", user_id=user_id, tz=tz, since=since, until=until)
         return dict(self.stats)
 
-    async def get(self, user_id, week):  # type: ignore[no-untyped-def]
+    async def get(self, user_id, week):
         await self._run("get", user_id=user_id, week=week)
         row = self.rows.get((user_id, week))
         return dict(row) if row else None
 
-    async def store(self, user_id, *, insight_id, week, text, dci, stats):  # type: ignore[no-untyped-def]
+    async def store(self, user_id, *, insight_id, week, text, dci, stats):
         await self._run("store", user_id=user_id, insight_id=insight_id, week=week, text=text, dci=dci)
         if self.race_row is not None:
             self.rows[(user_id, week)] = {**self.race_row, "id": str(insight_id), "week": week}
@@ -120,7 +120,7 @@ class FakeInsightStore:
         self.rows[(user_id, week)] = row
         return dict(row), True
 
-    async def set_highlight_reel(self, user_id, week, reel):  # type: ignore[no-untyped-def]
+    async def set_highlight_reel(self, user_id, week, reel):
         await self._run("set_highlight_reel", user_id=user_id, week=week)
         row = self.rows.get((user_id, week))
         if row is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import BaseMessage
 
+from domain.missions import Energy
 from prompts.weekly_quests import read_quests_data
 from services.llm.offline import last_human_text, register_answer
 from state.weekly_quests import QuestDraft, QuestPlan
@@ -15,7 +16,7 @@ def quest_plan(messages: list[BaseMessage]) -> QuestPlan:
     goals = data.get("goals") or [{"title": "your growth"}]
     minutes = int((data.get("patterns") or {}).get("avg_minutes") or 25)
     minutes = min(120, max(5, minutes))
-    energies = ("medium", "low", "high")
+    energies: tuple[Energy, ...] = ("medium", "low", "high")
     return QuestPlan(
         quests=[
             QuestDraft(
