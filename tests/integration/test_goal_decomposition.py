@@ -23,8 +23,8 @@ from services.llm.answers.goal_decomposition import milestone_count_for
 from services.llm.gateway import ModelGateway
 from state.goal_decomposition import GoalAnalysis, MilestonePlan, MissionPlan
 from state.goals import Goal
-from tests.support.decomposition_fakes import PlanModel
 from tests.support.engine import engine_for
+from tests.support.models import ScriptedChatModel
 
 DESCRIPTION = (
     "I want to play three songs on the guitar at my sister's wedding in August. I know a few "
@@ -46,7 +46,7 @@ async def new_goal(services, title: str = "Learn to play the guitar", descriptio
     return user, goal
 
 
-def with_model(services, model: PlanModel):
+def with_model(services, model: ScriptedChatModel):
     return dataclasses.replace(
         services, llm=ModelGateway(services.settings, {"cheap": model, "premium": model}, kind="offline")
     )
@@ -115,7 +115,7 @@ async def test_running_twice_stores_once_and_the_second_run_calls_no_model(servi
     first = await decompose(services, user.id, goal.id)
     before = await rows(services, goal.id)
 
-    model = PlanModel()
+    model = ScriptedChatModel()
     second = await decompose(with_model(services, model), user.id, goal.id)
 
     assert model.calls == []
@@ -130,7 +130,7 @@ async def test_running_twice_stores_once_and_the_second_run_calls_no_model(servi
 async def test_concurrent_runs_for_one_goal_store_one_plan(services) -> None:
     user, goal = await new_goal(services)
     # slow analysis: both runs pass load_goal before either stores, so both reach store_plan
-    model = PlanModel().delay(GoalAnalysis, 0.1)
+    model = ScriptedChatModel().delay(GoalAnalysis, 0.1)
     svc = with_model(services, model)
 
     a, b = await asyncio.gather(decompose(svc, user.id, goal.id), decompose(svc, user.id, goal.id))
@@ -147,7 +147,7 @@ async def test_concurrent_runs_for_one_goal_store_one_plan(services) -> None:
 async def test_too_few_milestones_are_fed_back_then_the_valid_plan_is_stored(services) -> None:
     user, goal = await new_goal(services)
     two = json.dumps({"milestones": [{"title": "Learn chords"}, {"title": "Play at the wedding"}]})
-    model = PlanModel().script(MilestonePlan, two)
+    model = ScriptedChatModel().script(MilestonePlan, two)
 
     out = await decompose(with_model(services, model), user.id, goal.id)
 
@@ -163,7 +163,7 @@ async def test_too_few_milestones_are_fed_back_then_the_valid_plan_is_stored(ser
 async def test_output_that_stays_invalid_fails_the_run_and_stores_nothing(services) -> None:
     user, goal = await new_goal(services)
     invalid = json.dumps({"missions": []})
-    svc = with_model(services, PlanModel().always(MissionPlan, invalid))
+    svc = with_model(services, ScriptedChatModel().always(MissionPlan, invalid))
 
     async with engine_for(svc) as engine:
         record = await engine.run(RunRequest(GRAPH, {"goal_id": goal.id}, user=user.id, background=True))
@@ -177,7 +177,7 @@ async def test_output_that_stays_invalid_fails_the_run_and_stores_nothing(servic
 async def test_someone_elses_goal_is_not_found_and_untouched(services) -> None:
     _, goal = await new_goal(services)
     intruder = await services.users.ensure(f"intruder-{uuid.uuid4().hex[:10]}")
-    model = PlanModel()
+    model = ScriptedChatModel()
 
     with pytest.raises(NotFound):
         await decompose(with_model(services, model), intruder.id, goal.id)
@@ -188,7 +188,7 @@ async def test_someone_elses_goal_is_not_found_and_untouched(services) -> None:
 
 async def test_a_background_run_streams_each_milestone_and_records_the_result(services) -> None:
     user, goal = await new_goal(services)
-    model = PlanModel().delay(MissionPlan, 0.05)
+    model = ScriptedChatModel().delay(MissionPlan, 0.05)
     svc = with_model(services, model)
 
     async with engine_for(svc) as engine:

@@ -7,30 +7,28 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from langgraph.graph.state import CompiledStateGraph
 
-from core.errors import NotFound
-from core.settings import Settings
 from domain.calendar import local_midnight
 from domain.missions import daily_index, top_goal
 from graphs.adaptive_mission import ASSESSMENTS, GRAPH, PATHS, build, graph, route
 from nodes.context import Context
 from prompts.adaptive_mission import SELF_CARE_TEMPLATES, goal_from_prompt
-from services.llm.gateway import ModelGateway
 from state.adaptive_mission import ChallengeDraft
 from state.goals import Goal, Mission
 from state.schemas import EmotionScores
 from tests.support.fakes import (
-    Behaviour,
-    FakeUsageSink,
+    FakeGoals,
+    FakeServices,
     ScriptedChatModel,
     bad_request_error,
     connection_error,
+    fake_services,
 )
 
 NOW = datetime(2026, 5, 12, 15, 0, tzinfo=UTC)
@@ -40,120 +38,21 @@ DAY = timedelta(hours=24)
 # --- in-memory services ---------------------------------------------------------------------------
 
 
-class Ops:
-    """Per-operation scripted behaviour and a record of calls (op, args)."""
-
-    def __init__(self) -> None:
-        self.behaviours: dict[str, Behaviour] = {}
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def fail(self, op: str, error: BaseException) -> None:
-        self.behaviours.setdefault(op, Behaviour()).error = error
-
-    def stall(self, op: str, seconds: float) -> None:
-        self.behaviours.setdefault(op, Behaviour()).delay = seconds
-
-    def args_of(self, op: str) -> list[dict[str, Any]]:
-        return [a for o, a in self.calls if o == op]
-
-    async def run(self, op: str, **args: Any) -> None:
-        self.calls.append((op, args))
-        await self.behaviours.setdefault(op, Behaviour()).act()
+def make_svc(model: ScriptedChatModel | None = None, **settings: Any) -> FakeServices:
+    svc = fake_services(model=model, **settings)
+    svc.missions.now = NOW
+    return svc
 
 
-class FakeMissions(Ops):
-    """Completions are (at, minutes) events; `completed_since` is recorded under two ops so a
-    test can break the 24-hour count without the energy estimate's count since midnight."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[tuple[datetime, int]] = []
-        self.sessions: list[tuple[datetime, int]] = []
-        self.rows: dict[uuid.UUID, Mission] = {}
-
-    async def completed_since(self, user_id: uuid.UUID, since: datetime) -> int:
-        await self.run("completed_last_day" if since == NOW - DAY else "completed_today", since=since)
-        return sum(1 for at, _ in self.events if at > since)
-
-    async def minutes_since(self, user_id: uuid.UUID, since: datetime) -> int:
-        await self.run("minutes_since", since=since)
-        return sum(m for at, m in [*self.events, *self.sessions] if at > since)
-
-    async def get(self, user_id: uuid.UUID, mission_id: uuid.UUID) -> Mission:
-        await self.run("get", mission_id=mission_id)
-        if mission_id not in self.rows:
-            raise NotFound("mission not found")
-        return self.rows[mission_id]
-
-    async def create_once(self, user_id: uuid.UUID, mission_id: uuid.UUID, **fields: Any) -> Mission:
-        await self.run("create_once", mission_id=mission_id, **fields)
-        if mission_id not in self.rows:
-            goal_id = fields.pop("goal_id", None)
-            fields["priority_score"] = fields.pop("priority", 0.0)
-            self.rows[mission_id] = Mission(
-                id=str(mission_id), goal_id=str(goal_id) if goal_id else None, created_at=NOW, **fields
-            )
-        return self.rows[mission_id]
-
-    async def list(self, user_id: uuid.UUID, status: str | None = None, limit: int = 100) -> list[Mission]:
-        await self.run("list", status=status, limit=limit)
-        return [m for m in self.rows.values() if status is None or m.status == status][:limit]
+def complete(svc: FakeServices, n: int, *, ago: timedelta = timedelta(hours=1), minutes: int = 10) -> None:
+    """`n` missions completed `ago`, `minutes` each."""
+    svc.missions.events.extend([(NOW - ago, minutes)] * n)
 
 
-class FakeGoals(Ops):
-    def __init__(self, goals: list[Goal] | None = None) -> None:
-        super().__init__()
-        self.goals = goals or []
-
-    async def list(self, user_id: uuid.UUID, status: str | None = None) -> list[Goal]:
-        await self.run("list", status=status)
-        return [g for g in self.goals if status is None or g.status == status]
-
-
-class FakeReads(Ops):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-        self.recorded: dict[str, float] | None = None
-        self.completed: list[Mission] = []
-
-    async def recent_user_messages(
-        self, user_id: uuid.UUID, *, since: datetime, until: datetime, limit: int = 3
-    ) -> list[str]:
-        await self.run("recent_user_messages", since=since, until=until, limit=limit)
-        return self.messages[-limit:]
-
-    async def latest_emotion_scores(
-        self, user_id: uuid.UUID, *, since: datetime, until: datetime
-    ) -> dict[str, float] | None:
-        await self.run("latest_emotion_scores", since=since, until=until)
-        return self.recorded
-
-    async def completed_missions_since(self, user_id: uuid.UUID, since: datetime) -> list[Mission]:
-        await self.run("completed_missions_since", since=since)
-        return list(self.completed)
-
-
-@dataclass
-class Svc:
-    settings: Settings
-    model: ScriptedChatModel
-    usage: FakeUsageSink
-    llm: ModelGateway
-    missions: FakeMissions = field(default_factory=FakeMissions)
-    goals: FakeGoals = field(default_factory=FakeGoals)
-    adaptive: FakeReads = field(default_factory=FakeReads)
-
-    def complete(self, n: int, *, ago: timedelta = timedelta(hours=1), minutes: int = 10) -> None:
-        self.missions.events.extend([(NOW - ago, minutes)] * n)
-
-
-def make_svc(model: ScriptedChatModel | None = None, **settings: Any) -> Svc:
-    defaults = {"branch_timeout_s": 0.3, "llm_backoff_initial_s": 0.001, "llm_backoff_max_s": 0.01}
-    s = Settings(**(defaults | settings))
-    model = model or ScriptedChatModel()
-    sink = FakeUsageSink()
-    return Svc(s, model, sink, ModelGateway(s, {"cheap": model, "premium": model}, kind="offline", sink=sink))
+def last_day(args: dict[str, Any]) -> bool:
+    """`completed_since` asked for the last 24 h (count_completions), not since local midnight
+    (assess_energy's momentum)."""
+    return bool(args["since"] == NOW - DAY)
 
 
 @dataclass
@@ -174,7 +73,9 @@ class Run:
 USER = uuid.UUID("8d2f8a4e-6a55-4a44-9d7c-3f6a2a1b0c01")
 
 
-async def run(svc: Svc, feeling: str | None = None, *, tz: str = "UTC", user: uuid.UUID = USER) -> Run:
+async def run(
+    svc: FakeServices, feeling: str | None = None, *, tz: str = "UTC", user: uuid.UUID = USER
+) -> Run:
     ctx = Context(user_id=user, thread_id="t", timezone=tz, now=NOW, services=svc)
     compiled: CompiledStateGraph = build(svc.settings).compile(name=GRAPH)
     out: dict[str, Any] = {}
@@ -271,7 +172,7 @@ async def test_joy_and_high_recorded_energy_take_the_challenge_path() -> None:
     svc.model.answer_analysis(scores(joy=0.95))  # then the offline ChallengeDraft answer
     svc.adaptive.recorded = {"joy": 0.9}
     g = goal("Ship my pottery shop website")
-    svc.goals.goals = [g]
+    svc.goals = FakeGoals([g])
     r = await run(svc, "Today is brilliant!")
 
     assert (r.out["path"], r.out["energy"]) == ("challenge", "high")
@@ -287,7 +188,7 @@ async def test_joy_and_high_recorded_energy_take_the_challenge_path() -> None:
 async def test_three_completions_take_the_celebration_path_and_list_them() -> None:
     svc = make_svc()
     svc.model.answer_analysis(scores(neutral=1.0))
-    svc.complete(3)
+    complete(svc, 3)
     done = [
         Mission(
             id=str(uuid.uuid4()),
@@ -313,7 +214,7 @@ async def test_three_completions_take_the_celebration_path_and_list_them() -> No
 async def test_an_ordinary_day_takes_the_triad_path_and_creates_nothing() -> None:
     svc = make_svc()
     svc.model.answer_analysis(scores(neutral=1.0))
-    svc.complete(2)
+    complete(svc, 2)
     r = await run(svc, "fine")
 
     assert r.out["path"] == "triad"
@@ -327,7 +228,7 @@ async def test_reason_carries_every_number_of_the_decision() -> None:
     svc = make_svc()
     svc.model.answer_analysis(scores(sadness=0.2, joy=0.35))
     svc.missions.sessions.append((NOW - timedelta(hours=2), 70))
-    svc.complete(1, minutes=15)
+    complete(svc, 1, minutes=15)
     r = await run(svc, "meh")
 
     assert r.out["path"] == "triad"
@@ -349,8 +250,8 @@ async def test_reason_carries_every_number_of_the_decision() -> None:
 async def test_assessments_run_concurrently() -> None:
     svc = make_svc(branch_timeout_s=2.0)
     svc.model.stall("structured", 0.2)
-    svc.adaptive.stall("latest_emotion_scores", 0.2)
-    svc.missions.stall("completed_last_day", 0.2)
+    svc.adaptive.stall(0.2, op="latest_emotion_scores")
+    svc.missions.stall(0.2, op="completed_since", when=last_day)
     r = await run(svc, "hello")
 
     assert r.out["degraded"] == []
@@ -387,8 +288,9 @@ async def test_energy_reads_the_recorded_emotion_and_today_since_local_midnight(
 
     midnight = datetime(2026, 5, 12, 12, 0, tzinfo=UTC)  # 00:00 on 13 May in Auckland (UTC+12)
     assert svc.missions.args_of("minutes_since") == [{"since": midnight}]
-    assert svc.missions.args_of("completed_today") == [{"since": midnight}]
-    assert svc.missions.args_of("completed_last_day") == [{"since": NOW - DAY}]
+    # since local midnight (assess_energy's momentum) and over the last day (count_completions)
+    since = [a["since"] for a in svc.missions.args_of("completed_since")]
+    assert sorted(since) == sorted([midnight, NOW - DAY])
     assert svc.adaptive.args_of("latest_emotion_scores") == [{"since": NOW - DAY, "until": NOW}]
     assert r.out["energy"] == "low"
     assert (r.out["path"], r.out["reason"].split(":")[0]) == ("self_care", "energy is low")
@@ -406,25 +308,26 @@ async def test_fatigue_today_lowers_energy_into_self_care() -> None:
 # --- failures: fall back, name the branch, still route ----------------------------------------------
 
 
-def _break(svc: Svc, branch: str, mode: str) -> None:
+def _break(svc: FakeServices, branch: str, mode: str) -> None:
     err = RuntimeError(f"{branch} is down")
     ops = {
         "assess_emotion": ("model", "structured"),
         "assess_energy": ("reads", "latest_emotion_scores"),
-        "count_completions": ("missions", "completed_last_day"),
+        "count_completions": ("missions", "completed_since"),
     }
     target, op = ops[branch]
+    when = last_day if op == "completed_since" else None
     if target == "model":
         if mode == "error":
             svc.model.fail("structured", err)
         else:
             svc.model.stall("structured", 2.0)
     else:
-        ops_obj = svc.adaptive if target == "reads" else svc.missions
+        store = svc.adaptive if target == "reads" else svc.missions
         if mode == "error":
-            ops_obj.fail(op, err)
+            store.fail(err, op=op, when=when)
         else:
-            ops_obj.stall(op, 2.0)
+            store.stall(2.0, op=op, when=when)
 
 
 # Each setup would take another path if its branch worked; the fallback sends it to `expected`.
@@ -448,7 +351,7 @@ async def test_failed_assessment_falls_back_and_still_routes(branch: str, mode: 
     )
     svc.adaptive.recorded = {"joy": 0.9} if branch == "assess_energy" else None
     if branch == "count_completions":
-        svc.complete(3, ago=timedelta(hours=20))  # yesterday in UTC: no momentum, no fatigue
+        complete(svc, 3, ago=timedelta(hours=20))  # yesterday in UTC: no momentum, no fatigue
     _break(svc, branch, mode)
 
     r = await run(svc, feeling)
@@ -487,29 +390,26 @@ async def test_transient_model_errors_retry_inside_the_gateway_not_degrade() -> 
 # --- the challenge path ---------------------------------------------------------------------------
 
 
-def _energized(svc: Svc) -> None:
+def _energized(svc: FakeServices) -> None:
     svc.model.answer_analysis(scores(joy=0.95))
     svc.adaptive.recorded = {"joy": 0.9}
 
 
-class ChallengeRefused(ScriptedChatModel):
+def challenge_refused() -> ScriptedChatModel:
     """Answers the emotion call; the challenge call (its prompt has a `Goal:` line) gets a 400."""
-
-    async def _begin(self, messages: list[Any], kwargs: dict[str, Any]) -> Any:
-        call = await super()._begin(messages, kwargs)
-        if goal_from_prompt(messages[-1].text) is not None:
-            raise bad_request_error()
-        return call
+    return ScriptedChatModel().fail_when(
+        lambda messages: goal_from_prompt(messages[-1].text) is not None, bad_request_error()
+    )
 
 
 @pytest.mark.parametrize("failure", ["refused", "invalid output"])
 async def test_challenge_model_failure_falls_back_to_a_template(failure: str) -> None:
-    svc = make_svc(model=ChallengeRefused() if failure == "refused" else None)
+    svc = make_svc(model=challenge_refused() if failure == "refused" else None)
     # "invalid output": every structured call answers EmotionScores, which no ChallengeDraft
     # validates, even after the gateway's feedback retries.
     svc.model.always_analyse(scores(joy=0.95))
     svc.adaptive.recorded = {"joy": 0.9}
-    svc.goals.goals = [goal("Learn to play the cello")]
+    svc.goals = FakeGoals([goal("Learn to play the cello")])
     r = await run(svc, "great day")
 
     assert r.out["path"] == "challenge"

@@ -47,8 +47,7 @@ from state.goal_decomposition import (
 )
 from state.goals import Goal
 from state.reducers import merge_keyed
-from tests.support.decomposition_fakes import DecompositionServices, PlanModel, decomposition_services
-from tests.support.fakes import bad_request_error
+from tests.support.fakes import FakeServices, ScriptedChatModel, bad_request_error, fake_services
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 NODES = ("load_goal", "analyse_goal", "plan_milestones", "plan_missions", "store_plan")
@@ -62,6 +61,14 @@ LONG = (
     "when a week goes by without words on the page. I would love to hold a printed copy by next "
     "spring."
 )
+
+
+# The goal `add_goal` gives a user unless told otherwise.
+GOAL_DESCRIPTION = "Play three songs at my sister's wedding in the summer."
+
+
+def add_goal(svc: FakeServices, user: uuid.UUID, **fields: Any) -> Goal:
+    return svc.goals.add(user, **({"description": GOAL_DESCRIPTION} | fields))
 
 
 def analysis(count: int, complexity: str = "medium") -> GoalAnalysis:
@@ -79,13 +86,13 @@ def two_milestones() -> str:
     return json.dumps({"milestones": [{"title": "Start", "description": ""}, {"title": "Finish"}]})
 
 
-def context(svc: DecompositionServices, user_id: uuid.UUID, thread_id: str = "t-1") -> Context:
+def context(svc: FakeServices, user_id: uuid.UUID, thread_id: str = "t-1") -> Context:
     return Context(user_id=user_id, thread_id=thread_id, now=NOW, services=svc)
 
 
 async def run(
     graph: CompiledStateGraph,
-    svc: DecompositionServices,
+    svc: FakeServices,
     user_id: uuid.UUID,
     goal_id: str,
     config: dict[str, Any] | None = None,
@@ -108,8 +115,8 @@ async def run(
 
 
 @pytest.fixture
-def svc() -> DecompositionServices:
-    return decomposition_services()
+def svc() -> FakeServices:
+    return fake_services()
 
 
 @pytest.fixture
@@ -120,8 +127,8 @@ def user() -> uuid.UUID:
 # --- the pipeline --------------------------------------------------------------------------------
 
 
-async def test_pipeline_plans_every_milestone_and_stores_once(svc: DecompositionServices, user) -> None:
-    goal = svc.goals.add(user, description=LONG)
+async def test_pipeline_plans_every_milestone_and_stores_once(svc: FakeServices, user) -> None:
+    goal = add_goal(svc, user, description=LONG)
     out = await build(svc.settings).compile().ainvoke({"goal_id": goal.id}, context=context(svc, user))
 
     assert set(out) == OUTPUT_KEYS
@@ -160,8 +167,8 @@ async def test_pipeline_plans_every_milestone_and_stores_once(svc: Decomposition
         assert all(5 <= d.estimated_minutes <= 120 for d in batch)
 
 
-async def test_streams_a_milestone_event_per_milestone(svc: DecompositionServices, user) -> None:
-    goal = svc.goals.add(user)
+async def test_streams_a_milestone_event_per_milestone(svc: FakeServices, user) -> None:
+    goal = add_goal(svc, user)
     out, events = await run(build(svc.settings).compile(), svc, user, goal.id)
 
     milestone_events = sorted((e for e in events if e["type"] == "milestone"), key=lambda e: e["sequence"])
@@ -182,8 +189,8 @@ async def test_streams_a_milestone_event_per_milestone(svc: DecompositionService
 
 
 async def test_milestone_and_mission_prompts_carry_the_previous_steps(user) -> None:
-    svc = decomposition_services(model=PlanModel().script(GoalAnalysis, analysis(6, "high")))
-    goal = svc.goals.add(user, title="Run a half marathon", description="Under two hours, by October.")
+    svc = fake_services(model=ScriptedChatModel().script(GoalAnalysis, analysis(6, "high")))
+    goal = add_goal(svc, user, title="Run a half marathon", description="Under two hours, by October.")
     out = await build(svc.settings).compile().ainvoke({"goal_id": goal.id}, context=context(svc, user))
 
     (milestone_prompt,) = svc.model.prompts(MilestonePlan)
@@ -198,10 +205,8 @@ async def test_milestone_and_mission_prompts_carry_the_previous_steps(user) -> N
         assert read_brief(p[-1].text)[DESCRIPTION] == "Under two hours, by October."
 
 
-async def test_a_planned_goal_is_answered_from_storage_without_the_model(
-    svc: DecompositionServices, user
-) -> None:
-    goal = svc.goals.add(user)
+async def test_a_planned_goal_is_answered_from_storage_without_the_model(svc: FakeServices, user) -> None:
+    goal = add_goal(svc, user)
     graph = build(svc.settings).compile()
     first = await graph.ainvoke({"goal_id": goal.id}, context=context(svc, user))
     calls = len(svc.model.calls)
@@ -218,8 +223,8 @@ async def test_a_planned_goal_is_answered_from_storage_without_the_model(
 
 
 @pytest.mark.parametrize("whose", ["someone else's", "malformed", "missing"])
-async def test_goals_the_user_does_not_own_are_not_found(svc: DecompositionServices, user, whose) -> None:
-    other = svc.goals.add(uuid.uuid4())
+async def test_goals_the_user_does_not_own_are_not_found(svc: FakeServices, user, whose) -> None:
+    other = add_goal(svc, uuid.uuid4())
     goal_id = {"someone else's": other.id, "malformed": "not-a-uuid", "missing": str(uuid.uuid4())}[whose]
     with pytest.raises(NotFound):
         await build(svc.settings).compile().ainvoke({"goal_id": goal_id}, context=context(svc, user))
@@ -232,9 +237,9 @@ async def test_goals_the_user_does_not_own_are_not_found(svc: DecompositionServi
 
 
 async def test_too_few_milestones_are_fed_back_and_the_retry_succeeds(user) -> None:
-    model = PlanModel().script(GoalAnalysis, analysis(4)).script(MilestonePlan, two_milestones())
-    svc = decomposition_services(model=model)
-    goal = svc.goals.add(user)
+    model = ScriptedChatModel().script(GoalAnalysis, analysis(4)).script(MilestonePlan, two_milestones())
+    svc = fake_services(model=model)
+    goal = add_goal(svc, user)
     out = await build(svc.settings).compile().ainvoke({"goal_id": goal.id}, context=context(svc, user))
 
     first, second = model.prompts(MilestonePlan)
@@ -249,9 +254,9 @@ async def test_too_few_milestones_are_fed_back_and_the_retry_succeeds(user) -> N
 
 async def test_missions_that_stay_invalid_fail_the_run_and_store_nothing(user) -> None:
     bad = json.dumps({"missions": [{"title": "Marathon", "estimated_minutes": 600, "energy_level": "high"}]})
-    model = PlanModel().always(MissionPlan, bad)
-    svc = decomposition_services(model=model, llm_validation_retries=1)
-    goal = svc.goals.add(user)
+    model = ScriptedChatModel().always(MissionPlan, bad)
+    svc = fake_services(model=model, llm_validation_retries=1)
+    goal = add_goal(svc, user)
 
     events: list[dict[str, Any]] = []
     with pytest.raises(ModelOutputInvalid, match="MissionPlan"):
@@ -276,9 +281,9 @@ async def test_missions_that_stay_invalid_fail_the_run_and_store_nothing(user) -
 
 @pytest.mark.parametrize("limit", [2, 3])
 async def test_missions_calls_never_exceed_the_configured_concurrency(user, limit: int) -> None:
-    model = PlanModel().script(GoalAnalysis, analysis(7)).delay(MissionPlan, 0.05)
-    svc = decomposition_services(model=model, decompose_concurrency=limit)
-    goal = svc.goals.add(user)
+    model = ScriptedChatModel().script(GoalAnalysis, analysis(7)).delay(MissionPlan, 0.05)
+    svc = fake_services(model=model, decompose_concurrency=limit)
+    goal = add_goal(svc, user)
     graph = compile_workflow(GRAPH, svc.settings, None)  # the limit bound with `with_config`
 
     out, _ = await run(graph, svc, user, goal.id)
@@ -289,21 +294,21 @@ async def test_missions_calls_never_exceed_the_configured_concurrency(user, limi
 
 
 async def test_the_per_call_run_config_limits_too_and_without_it_all_run_at_once(user) -> None:
-    limited = PlanModel().script(GoalAnalysis, analysis(6)).delay(MissionPlan, 0.05)
-    svc = decomposition_services(model=limited, decompose_concurrency=2)
-    goal = svc.goals.add(user)
+    limited = ScriptedChatModel().script(GoalAnalysis, analysis(6)).delay(MissionPlan, 0.05)
+    svc = fake_services(model=limited, decompose_concurrency=2)
+    goal = add_goal(svc, user)
     await run(build(svc.settings).compile(), svc, user, goal.id, config=run_config(svc.settings))
     assert limited.peak(MissionPlan) == 2
 
-    free = PlanModel().script(GoalAnalysis, analysis(6)).delay(MissionPlan, 0.05)
-    svc = decomposition_services(model=free, decompose_concurrency=2)
-    goal = svc.goals.add(user)
+    free = ScriptedChatModel().script(GoalAnalysis, analysis(6)).delay(MissionPlan, 0.05)
+    svc = fake_services(model=free, decompose_concurrency=2)
+    goal = add_goal(svc, user)
     await run(build(svc.settings).compile(), svc, user, goal.id)  # no max_concurrency
     assert free.peak(MissionPlan) == 6
 
 
 def test_run_config_and_compile_workflow_carry_the_setting() -> None:
-    svc = decomposition_services(decompose_concurrency=4)
+    svc = fake_services(decompose_concurrency=4)
     assert run_config(svc.settings) == {"max_concurrency": 4}
     graph = compile_workflow(GRAPH, svc.settings, None)
     assert graph.config is not None and graph.config["max_concurrency"] == 4
@@ -314,13 +319,13 @@ def test_run_config_and_compile_workflow_carry_the_setting() -> None:
 
 
 async def test_a_failed_milestone_resumes_alone_from_a_strict_checkpoint(user) -> None:
-    model = PlanModel().script(GoalAnalysis, analysis(4))
+    model = ScriptedChatModel().script(GoalAnalysis, analysis(4))
     # milestone 3's call fails for good (a 400 is never retried) after its siblings finished
     model.fail_once(
         MissionPlan, bad_request_error(), when=lambda brief: "Milestone number: 3 of 4" in brief, after=0.05
     )
-    svc = decomposition_services(model=model)
-    goal = svc.goals.add(user)
+    svc = fake_services(model=model)
+    goal = add_goal(svc, user)
     # the production serde: only allow-listed types come back out of a checkpoint
     saver = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
     graph = compile_workflow(GRAPH, svc.settings, saver)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +18,6 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from core.settings import Settings
 from domain.ids import stable_id
 from graphs.personalized_nudge import build
 from nodes.context import Context
@@ -26,17 +25,15 @@ from nodes.personalized_nudge import schedule
 from prompts.personalized_nudge import GOAL, MEMORIES_OPEN, SAFE_SUBJECT, read_brief, safe_draft, tone_of
 from services.container import CHECKPOINT_TYPES
 from services.llm.gateway import ModelGateway
-from services.nudges import Activity, nudge_id
-from state.goals import Goal
 from state.nudges import Nudge
 from state.personalized_nudge import NudgeDraft
 from state.schemas import Usage
 from tests.support.fakes import (
-    FakeMemory,
-    FakeUsageSink,
+    FakeServices,
     ScriptedChatModel,
     bad_request_error,
     connection_error,
+    fake_services,
     hit,
 )
 
@@ -56,87 +53,7 @@ CLEAN = NudgeDraft(
 )
 
 
-# --- fakes for the stores this graph uses ------------------------------------------------------
-
-
-class FakeNudgeStore:
-    """`services.nudges.NudgeStore` in memory: rows keyed by idempotency key, caps counted from
-    them (plus `extra_in_streak` / `extra_today` pretending older rows exist). `hide_existing`
-    makes `by_key` miss a stored row, as a run racing another would."""
-
-    def __init__(
-        self,
-        *,
-        last_active: datetime,
-        timezone: str = NY,
-        preferences: dict[str, Any] | None = None,
-        signed_up_only: bool = False,
-    ) -> None:
-        self.activity = Activity(last_active, timezone, signed_up_only)
-        self.raw_preferences = preferences or {}
-        self.rows: dict[str, Nudge] = {}
-        self.extra_in_streak = 0
-        self.extra_today = 0
-        self.hide_existing = False
-        self.fail_preferences: BaseException | None = None
-        self.creates: list[dict[str, Any]] = []
-        self.tallies: list[dict[str, Any]] = []
-
-    async def preferences(self, user_id: uuid.UUID) -> dict[str, Any]:
-        if self.fail_preferences is not None:
-            raise self.fail_preferences
-        return dict(self.raw_preferences)
-
-    async def last_activity(self, user_id: uuid.UUID, now: datetime) -> Activity:
-        return self.activity
-
-    async def tally(
-        self, user_id: uuid.UUID, *, streak_start: dt.date, day: dt.date, tz: str
-    ) -> tuple[int, int]:
-        self.tallies.append({"streak_start": streak_start, "day": day, "tz": tz})
-        rows = [r for r in self.rows.values() if r.status in ("scheduled", "sent")]
-        in_streak = sum(r.streak_start == streak_start for r in rows)
-        today = sum(r.send_at.astimezone(ZoneInfo(tz)).date() == day for r in rows)
-        return in_streak + self.extra_in_streak, today + self.extra_today
-
-    async def by_key(self, user_id: uuid.UUID, key: str) -> Nudge | None:
-        return None if self.hide_existing else self.rows.get(key)
-
-    async def create(
-        self, user_id: uuid.UUID, *, key: str, subject: str | None, **fields: Any
-    ) -> tuple[Nudge, bool]:
-        self.creates.append({"key": key, "subject": subject, **fields})
-        if key in self.rows:
-            return self.rows[key], False
-        row = Nudge(id=str(nudge_id(key)), user_id=str(user_id), status="scheduled", **fields)
-        self.rows[key] = row
-        return row.model_copy(update={"subject": subject}), True
-
-
-class FakeGoals:
-    def __init__(self, titles: list[str]) -> None:
-        self.titles = titles
-        self.error: BaseException | None = None
-
-    async def list(self, user_id: uuid.UUID, status: str | None = None) -> list[Goal]:
-        if self.error is not None:
-            raise self.error
-        assert status == "active"
-        return [
-            Goal(id=str(uuid.uuid4()), user_id=str(user_id), title=t, value_category="craft")
-            for t in self.titles
-        ]
-
-
-@dataclass
-class NudgeServices:
-    settings: Settings
-    model: ScriptedChatModel
-    usage: FakeUsageSink
-    llm: ModelGateway
-    nudges: FakeNudgeStore
-    goals: FakeGoals
-    memory: FakeMemory = field(default_factory=FakeMemory)
+Svc = FakeServices[ScriptedChatModel]
 
 
 def make_services(
@@ -149,24 +66,22 @@ def make_services(
     timezone: str = NY,
     now: datetime = NOW,
     model: ScriptedChatModel | None = None,
-) -> NudgeServices:
+) -> Svc:
     """Last active `days` local days before `now`, at 15:00 local."""
     if last_active is None:
         local_now = now.astimezone(ZoneInfo(timezone))
         day = local_now.date() - timedelta(days=days)
         last_active = datetime.combine(day, dt.time(15, 0), tzinfo=ZoneInfo(timezone))
-    s = Settings(branch_timeout_s=0.5, llm_backoff_initial_s=0.001, llm_backoff_max_s=0.01)
-    m = model or ScriptedChatModel()
-    sink = FakeUsageSink()
-    return NudgeServices(
-        settings=s,
-        model=m,
-        usage=sink,
-        llm=ModelGateway(s, {"cheap": m, "premium": m}, kind="offline", sink=sink),
-        nudges=FakeNudgeStore(last_active=last_active, timezone=timezone, preferences=preferences),
-        goals=FakeGoals(["Learn the guitar"] if goals is None else goals),
-        memory=FakeMemory({"personal": [hit(t) for t in memories or []]}),
+    svc = fake_services(
+        model=model or ScriptedChatModel(),
+        hits={"personal": [hit(t) for t in memories or []]},
+        branch_timeout_s=0.5,
     )
+    svc.nudges.last_active(last_active, timezone)
+    svc.nudges.raw_preferences = preferences or {}
+    for title in ["Learn the guitar"] if goals is None else goals:
+        svc.goals.add(uuid.UUID(USER), title)
+    return svc
 
 
 USER = str(uuid.uuid4())
@@ -178,19 +93,19 @@ class Run:
     state: dict[str, Any]  # the whole checkpointed state
 
 
-def compiled(svc: NudgeServices) -> CompiledStateGraph:
+def compiled(svc: Svc) -> CompiledStateGraph:
     # The production serde (strict allow-list): the state must be plain JSON to checkpoint.
     saver = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
     return build(svc.settings).compile(checkpointer=saver)
 
 
-def context(svc: NudgeServices, now: datetime) -> Context:
+def context(svc: Svc, now: datetime) -> Context:
     return Context(
         user_id=uuid.UUID(USER), thread_id=str(uuid.uuid4()), timezone="UTC", now=now, services=svc
     )
 
 
-async def run(svc: NudgeServices, *, now: datetime = NOW) -> Run:
+async def run(svc: Svc, *, now: datetime = NOW) -> Run:
     graph = compiled(svc)
     ctx = context(svc, now)
     config = {"configurable": {"thread_id": ctx.thread_id}}
@@ -198,7 +113,7 @@ async def run(svc: NudgeServices, *, now: datetime = NOW) -> Run:
     return Run(out, (await graph.aget_state(config)).values)
 
 
-def stored(svc: NudgeServices) -> list[Nudge]:
+def stored(svc: Svc) -> list[Nudge]:
     return list(svc.nudges.rows.values())
 
 
@@ -247,7 +162,7 @@ async def test_local_days_come_from_the_users_timezone_not_utc() -> None:
 
 async def test_a_brand_new_user_is_not_nudged() -> None:
     svc = make_services(last_active=NOW - timedelta(hours=1))
-    svc.nudges.activity = Activity(NOW - timedelta(hours=1), NY, True)
+    svc.nudges.last_active(NOW - timedelta(hours=1), NY, signed_up_only=True)
     r = await run(svc)
     assert r.out["scheduled"] is False
     assert r.out["reason"] == "active 0 days ago: no nudge needed"
@@ -390,6 +305,7 @@ async def test_still_shaming_after_the_rewrite_sends_the_safe_template() -> None
     )
     svc = make_services(model=model, goals=["Learn the guitar"])
     r = await run(svc)
+    assert svc.goals.args_of("list") == [{"status": "active"}]  # only active goals reach the prompt
     assert len(svc.model.calls) == 2  # no third attempt
     expected = safe_draft("Learn the guitar")
     assert r.out["nudge"]["message"] == expected.message
@@ -492,7 +408,7 @@ async def test_preferences_unavailable_fall_back_to_in_app_defaults(failing: str
     if failing == "memory":
         svc.memory.fail(connection_error())
     else:
-        svc.nudges.fail_preferences = connection_error()
+        svc.nudges.fail(connection_error(), op="preferences")
     r = await run(svc)
     assert r.out["degraded"] == ["load_preferences"]
     assert r.out["nudge"]["channel"] == "in_app"  # opt-ins unknown: the always-allowed channel
@@ -502,7 +418,7 @@ async def test_preferences_unavailable_fall_back_to_in_app_defaults(failing: str
 
 async def test_goals_unavailable_still_nudge_without_a_goal() -> None:
     svc = make_services()
-    svc.goals.error = connection_error()
+    svc.goals.fail(connection_error(), op="list")
     r = await run(svc)
     assert r.out["degraded"] == ["load_active_goals"]
     assert read_brief(svc.model.calls[0].messages[-1].text)[GOAL] == "(none)"

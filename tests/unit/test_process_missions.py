@@ -24,21 +24,29 @@ from prompts.process_missions import MISSION_CLOSE, find_mission, parse_mission_
 from services.llm.answers.process_missions import mission_prep
 from state.goals import Mission
 from state.process_missions import MissionPrep
-from tests.support.fakes import bad_request_error, rate_limit_error
-from tests.support.processing_fakes import INVALID_PREP, ProcessingServices, processing_services
+from tests.support.fakes import FakeServices, bad_request_error, fake_services, rate_limit_error
+from tests.support.models import MissionPrepModel
 
 NOW = dt.datetime(2025, 3, 14, 9, 30, tzinfo=dt.UTC)
 USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 OTHER = uuid.UUID("00000000-0000-4000-8000-000000000002")
 
 
-def context(svc: ProcessingServices, user: uuid.UUID = USER) -> Context:
+# A structured answer that parses as JSON but fails `MissionPrep` (empty strings).
+INVALID_PREP = '{"first_step": "", "encouragement": ""}'
+
+
+def processing_services(**settings: Any) -> FakeServices[MissionPrepModel]:
+    return fake_services(model=MissionPrepModel(), **settings)
+
+
+def context(svc: FakeServices[MissionPrepModel], user: uuid.UUID = USER) -> Context:
     return Context(user_id=user, thread_id=f"process:{uuid.uuid4()}", now=NOW, services=svc)
 
 
 async def run(
     graph: CompiledStateGraph,
-    svc: ProcessingServices,
+    svc: FakeServices[MissionPrepModel],
     ids: list[str],
     config: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -59,7 +67,7 @@ async def run(
     return out, events
 
 
-def limited(svc: ProcessingServices) -> dict[str, Any]:
+def limited(svc: FakeServices[MissionPrepModel]) -> dict[str, Any]:
     return run_config(svc.settings)
 
 
@@ -73,7 +81,7 @@ def expected_priority(mission: Mission, target: dt.date | None = None) -> float:
     )
 
 
-def missions(svc: ProcessingServices, n: int, owner: uuid.UUID = USER) -> list[Mission]:
+def missions(svc: FakeServices[MissionPrepModel], n: int, owner: uuid.UUID = USER) -> list[Mission]:
     return [svc.missions.add(owner, f"Mission {i}", minutes=10 + i) for i in range(n)]
 
 
@@ -120,7 +128,7 @@ async def test_prepares_each_mission_and_stores_first_step_and_priority() -> Non
         ("missions.prepare", str(USER), svc.settings.chat_model)
     ] * 2
     # The mission travelled as a data block, with its goal.
-    prompts = {find_mission(p)["title"]: find_mission(p) for p in svc.model.prompts}  # type: ignore[index]
+    prompts = {find_mission(p)["title"]: find_mission(p) for p in svc.model.prompts(MissionPrep)}
     assert prompts["Outline chapter two"] == {
         "title": "Outline chapter two",
         "description": "About Outline chapter two",
@@ -153,7 +161,7 @@ async def test_max_concurrency_bounds_in_flight_model_calls(limit: int) -> None:
     assert len(svc.model.titles) == 12
     assert svc.model.max_in_flight == limit  # never more, and the limit is actually used
     waves = -(-12 // limit)  # ceil: each wave of `limit` calls sleeps 50 ms
-    assert seconds >= waves * svc.model.delay * 0.9
+    assert seconds >= waves * svc.model.latency * 0.9
 
 
 async def test_without_the_run_config_every_mission_runs_at_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -190,7 +198,7 @@ async def test_compile_workflow_binds_the_limit(caplog: pytest.LogCaptureFixture
 async def test_one_failing_mission_does_not_stop_the_others() -> None:
     svc = processing_services()
     batch = missions(svc, 5)
-    svc.model.fail("Mission 2", bad_request_error())  # permanent: not retried
+    svc.model.fail_for("Mission 2", bad_request_error())  # permanent: not retried
     graph = build(svc.settings).compile(name=GRAPH)
 
     out, events = await run(graph, svc, [m.id for m in batch], limited(svc))
@@ -222,9 +230,9 @@ async def test_each_kind_of_failure_is_reported_with_its_reason() -> None:
     done = svc.missions.add(USER, "Already done", status="completed")
     archived = svc.missions.add(USER, "Put away", status="archived")
     theirs = svc.missions.add(OTHER, "Someone else's")
-    svc.model.fail("Flaky model", rate_limit_error(), times=2)
-    svc.model.fail("Model down", rate_limit_error())
-    svc.model.answer("Garbled output", INVALID_PREP)
+    svc.model.fail_for("Flaky model", rate_limit_error(), times=2)
+    svc.model.fail_for("Model down", rate_limit_error())
+    svc.model.answer_for("Garbled output", INVALID_PREP)
     unknown, malformed = str(uuid.uuid4()), "not-a-uuid"
     ids = [good.id, flaky.id, down.id, garbled.id, done.id, archived.id, theirs.id, unknown, malformed]
     graph = build(svc.settings).compile(name=GRAPH)
@@ -318,7 +326,7 @@ async def test_rejects_an_empty_oversized_or_non_text_batch(ids: list[Any]) -> N
 
 async def test_a_hundred_missions_is_accepted() -> None:
     svc = processing_services(mission_concurrency=20)
-    svc.model.delay = 0.0
+    svc.model.latency = 0.0
     batch = missions(svc, 100)
     graph = build(svc.settings).compile(name=GRAPH)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 
-from core.errors import Invalid, NotFound
+from core.errors import Invalid
 from core.settings import Settings
 from domain.calendar import insight_window, parse_week, week_bounds, week_of
 from domain.ids import stable_id
@@ -32,10 +32,9 @@ from prompts.weekly_insights import (
     parse_week_data,
     patterns_from_data,
 )
-from services.llm.gateway import ModelGateway
 from state.schemas import Progress
 from state.weekly_insights import WeeklyInsight
-from tests.support.fakes import Behaviour, FakeMemory, FakeProgress, FakeUsageSink, ScriptedChatModel
+from tests.support.fakes import FakeServices, ScriptedChatModel, fake_services
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)  # a Thursday of 2026-W48
 WEEK = "2026-W48"
@@ -67,100 +66,19 @@ MEMORIES = [
 
 # --- fakes ----------------------------------------------------------------------------------------
 
-
-class FakeInsightStore:
-    """`InsightStore` in memory, with the same keep-unless-degraded write rule. Every call is
-    recorded in `calls` as (op, args); `behaviours[op]` makes an op fail or stall."""
-
-    def __init__(self, stats: dict[str, Any] | None = None, memories: list[dict[str, Any]] | None = None):
-        self.stats = stats if stats is not None else dict(STATS)
-        self.memories = memories if memories is not None else list(MEMORIES)
-        self.rows: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.behaviours: dict[str, Behaviour] = {}
-        self.race_row: dict[str, Any] | None = None  # stored by "another run" just before ours
-
-    def ops(self, op: str) -> list[dict[str, Any]]:
-        return [args for name, args in self.calls if name == op]
-
-    async def _run(self, op: str, **args: Any) -> None:
-        self.calls.append((op, args))
-        await self.behaviours.setdefault(op, Behaviour()).act()
-
-    async def task_memories(self, user_id, *, since, until, now, limit=50):
-        await self._run("task_memories", user_id=user_id, since=since, until=until, now=now)
-        return list(self.memories)
-
-    async def week_stats(self, user_id, *, tz, since, until, top=5):
-        await self._run("week_stats", user_id=user_id, tz=tz, since=since, until=until)
-        return dict(self.stats)
-
-    async def get(self, user_id, week):
-        await self._run("get", user_id=user_id, week=week)
-        row = self.rows.get((user_id, week))
-        return dict(row) if row else None
-
-    async def store(self, user_id, *, insight_id, week, text, dci, stats):
-        await self._run("store", user_id=user_id, insight_id=insight_id, week=week, text=text, dci=dci)
-        if self.race_row is not None:
-            self.rows[(user_id, week)] = {**self.race_row, "id": str(insight_id), "week": week}
-            self.race_row = None
-        old = self.rows.get((user_id, week))
-        if old is not None and not old["stats"].get("degraded"):
-            return dict(old), False
-        row = {
-            "id": str(insight_id),
-            "week": week,
-            "text": text,
-            "dci": dci,
-            "stats": stats,
-            "highlight_reel": None,
-            "created_at": NOW,
-        }
-        self.rows[(user_id, week)] = row
-        return dict(row), True
-
-    async def set_highlight_reel(self, user_id, week, reel):
-        await self._run("set_highlight_reel", user_id=user_id, week=week)
-        row = self.rows.get((user_id, week))
-        if row is None:
-            return None
-        row["highlight_reel"] = reel
-        return dict(row)
+Svc = FakeServices[ScriptedChatModel]
 
 
-class FakeInsightMemory(FakeMemory):
-    async def delete(self, user_id: uuid.UUID, memory_id: uuid.UUID) -> None:
-        await self._run("delete", user_id=user_id, memory_id=memory_id)
-        if self.stored.pop(str(memory_id), None) is None:
-            raise NotFound("memory not found")
-
-
-@dataclass
-class Svc:
-    settings: Settings
-    model: ScriptedChatModel
-    usage: FakeUsageSink
-    llm: ModelGateway
-    memory: FakeInsightMemory
-    progress: FakeProgress
-    insights: FakeInsightStore
-    user: uuid.UUID = field(default_factory=uuid.uuid4)
-
-
-def make_svc(progress: Progress | None = None, **store: Any) -> Svc:
-    s = Settings(branch_timeout_s=0.3, llm_backoff_initial_s=0.001, llm_backoff_max_s=0.01)
-    model = ScriptedChatModel()  # structured calls fall through to the real offline answers
-    sink = FakeUsageSink()
-    return Svc(
-        settings=s,
-        model=model,
-        usage=sink,
-        llm=ModelGateway(s, {"cheap": model, "premium": model}, kind="offline", sink=sink),
-        memory=FakeInsightMemory(),
-        progress=FakeProgress(progress or Progress(streak_days=3, dci=0.55, zone="yellow", completed=9)),
-        insights=FakeInsightStore(**store),
+def make_svc(progress: Progress | None = None) -> Svc:
+    # Structured calls fall through to the real offline answers.
+    svc = fake_services(
+        progress=progress or Progress(streak_days=3, dci=0.55, zone="yellow", completed=9),
+        branch_timeout_s=0.3,
     )
+    svc.insights.now = NOW
+    svc.insights.stats = dict(STATS)
+    svc.insights.memories = list(MEMORIES)
+    return svc
 
 
 @dataclass
@@ -231,7 +149,7 @@ async def test_graph_routes_to_the_reel_exactly_when_due(dci: float, streak: int
     insight = r.out["insight"]
     assert insight["dci"] == dci and insight["stats"]["streak_days"] == streak
     assert r.status("highlight_reel") == (["ok"] if due else [])
-    assert len(svc.insights.ops("set_highlight_reel")) == (1 if due else 0)
+    assert len(svc.insights.args_of("set_highlight_reel")) == (1 if due else 0)
     if due:
         reel = insight["highlight_reel"]
         assert reel == svc.insights.rows[(svc.user, WEEK)]["highlight_reel"]
@@ -323,8 +241,8 @@ async def test_output_is_the_narrow_schema() -> None:
 async def test_the_three_reads_run_concurrently() -> None:
     svc = make_svc()
     svc.settings = Settings(branch_timeout_s=2.0, llm_backoff_initial_s=0.001)
-    svc.insights.behaviours["task_memories"] = Behaviour(delay=0.2)
-    svc.insights.behaviours["week_stats"] = Behaviour(delay=0.2)
+    svc.insights.stall(0.2, op="task_memories")
+    svc.insights.stall(0.2, op="week_stats")
     svc.progress.stall(0.2)
     r = await run(svc, {"week": WEEK})
     assert r.out["degraded"] == []
@@ -335,8 +253,8 @@ async def test_reads_use_the_week_window_and_the_user_timezone() -> None:
     svc = make_svc()
     await run(svc, {"week": "2026-W46"})  # a finished week: read whole, local Monday to Monday
     start, end = week_bounds("2026-W46", TZ)
-    (tm,) = svc.insights.ops("task_memories")
-    (ws,) = svc.insights.ops("week_stats")
+    (tm,) = svc.insights.args_of("task_memories")
+    (ws,) = svc.insights.args_of("week_stats")
     (recent,) = svc.progress.calls
     assert (tm["since"], tm["until"], tm["now"]) == (start, end, NOW)
     assert (ws["since"], ws["until"], ws["tz"]) == (start, end, TZ)
@@ -345,7 +263,7 @@ async def test_reads_use_the_week_window_and_the_user_timezone() -> None:
 
     svc = make_svc()
     await run(svc)  # the week in progress: the last 7 days up to the clock
-    (ws,) = svc.insights.ops("week_stats")
+    (ws,) = svc.insights.args_of("week_stats")
     assert (ws["since"], ws["until"]) == (NOW - timedelta(days=7), NOW)
     assert svc.progress.calls[0].args["now"] == NOW
 
@@ -391,7 +309,7 @@ async def test_a_week_that_has_not_started_is_rejected() -> None:
     svc = make_svc()
     with pytest.raises(Invalid, match="not started"):
         await run(svc, {"week": "2026-W49"})
-    assert svc.model.calls == [] and svc.insights.ops("store") == []
+    assert svc.model.calls == [] and svc.insights.args_of("store") == []
 
 
 def test_week_helpers() -> None:
@@ -422,7 +340,7 @@ async def test_rerun_returns_the_stored_insight_without_model_calls() -> None:
     assert len(svc.model.calls) == calls  # no model call
     assert second.out["usage"]["calls"] == 0
     assert len(svc.memory.added) == added  # no memory write
-    assert len(svc.insights.ops("store")) == 1 and len(svc.insights.ops("set_highlight_reel")) == 1
+    assert len(svc.insights.args_of("store")) == 1 and len(svc.insights.args_of("set_highlight_reel")) == 1
     assert len(svc.progress.calls) == 1  # nothing re-read
     assert second.status("highlight_reel") == [] and second.status("analyse_patterns") == []
 
@@ -444,12 +362,12 @@ async def test_rerun_adds_a_due_reel_the_stored_insight_lacks() -> None:
 @pytest.mark.parametrize("branch", BRANCHES)
 async def test_a_failed_read_degrades_and_the_week_is_regenerated_later(branch: str) -> None:
     svc = make_svc(Progress(dci=0.9, zone="green", streak_days=9))
-    failing = {
-        "load_task_memories": lambda b: svc.insights.behaviours.__setitem__("task_memories", b),
-        "completion_stats": lambda b: svc.insights.behaviours.__setitem__("week_stats", b),
-        "compute_dci": lambda b: svc.progress.behaviours.__setitem__("recent", b),
+    store, op = {
+        "load_task_memories": (svc.insights, "task_memories"),
+        "completion_stats": (svc.insights, "week_stats"),
+        "compute_dci": (svc.progress, "recent"),
     }[branch]
-    failing(Behaviour(error=RuntimeError(f"{branch} down")))
+    store.fail(RuntimeError(f"{branch} down"), op=op)
 
     first = await run(svc, {"week": WEEK})
 
@@ -468,7 +386,7 @@ async def test_a_failed_read_degrades_and_the_week_is_regenerated_later(branch: 
         assert first.out["insight"]["highlight_reel"] is not None
     assert first.out["created"] is True and len(svc.model.calls) == 2
 
-    failing(Behaviour())  # the read works again
+    store.recover(op)  # the read works again
     second = await run(svc, {"week": WEEK})
 
     assert second.out["created"] is True and second.out["degraded"] == []
@@ -522,7 +440,7 @@ async def test_a_failing_model_fails_the_run_and_stores_nothing() -> None:
     svc.model.fail("structured", ValueError("model broke"))
     with pytest.raises(ValueError, match="model broke"):
         await run(svc, {"week": WEEK})
-    assert svc.insights.ops("store") == [] and svc.memory.added == []
+    assert svc.insights.args_of("store") == [] and svc.memory.added == []
 
 
 # --- prompts and offline answers ------------------------------------------------------------------
