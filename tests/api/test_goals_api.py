@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -210,7 +211,7 @@ async def test_process_missions_reports_each_item(client: httpx.AsyncClient) -> 
     assert next(m for m in other_view if m["id"] == theirs)["first_step"] is None
 
 
-BAD = [
+BAD: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/api/v1/goals", {"title": "", "value_category": "health"}),
     ("POST", "/api/v1/goals", {"title": "x" * 201, "value_category": "health"}),
     ("POST", "/api/v1/goals", {"title": "ok", "description": "x" * 2001, "value_category": "health"}),

@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -93,7 +94,7 @@ async def test_cross_origin_responses_and_the_event_stream_carry_the_grant(clien
     assert r.status_code == 413 and r.headers["access-control-allow-origin"] == APP
 
 
-def _jwt(**kw: object) -> Settings:
+def _jwt(**kw: Any) -> Settings:
     return Settings(
         auth_mode="jwt", jwt_jwks_file=Path("jwks.json"), jwt_audience="delight", jwt_issuer="issuer", **kw
     )

@@ -159,7 +159,7 @@ async def _has_checkpoint(svc: Services, thread: str, run_id: uuid.UUID) -> bool
         "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s",
         (thread, str(run_id)),
     )
-    return bool(row["n"])
+    return bool(row and row["n"])
 
 
 async def test_cancel_by_id_interrupts_or_rolls_back(scripted) -> None:

@@ -8,9 +8,11 @@ import uuid
 from datetime import UTC, datetime
 
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Overwrite
 
 from graphs.chat import build
+from graphs.registry import Graph
 from nodes.context import Context
 from services.llm.gateway import ModelGateway
 from state.schemas import Usage
@@ -38,11 +40,11 @@ class FlakyReplyGateway(ModelGateway):
 async def test_failed_turn_resumes_from_the_failed_node(services) -> None:
     flaky = FlakyReplyGateway(services.llm)
     svc = dataclasses.replace(services, llm=flaky)
-    graph = build(services.settings).compile(checkpointer=services.checkpointer)
+    graph: Graph = build(services.settings).compile(checkpointer=services.checkpointer)
     user = await services.users.ensure(f"resume-{uuid.uuid4().hex[:8]}")
     thread_id = await services.threads.create(user.id)
     ctx = Context(user_id=user.id, thread_id=thread_id, now=datetime.now(UTC), services=svc)
-    config = {"configurable": {"thread_id": thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     inputs = {
         "messages": [HumanMessage("I love my new job", id=str(uuid.uuid4()))],
         "usage": Overwrite(Usage()),

@@ -15,10 +15,12 @@ from typing import Annotated, Any, TypedDict
 
 import psycopg
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Durability
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -98,7 +100,7 @@ async def test_concurrent_puts_and_reads_are_all_persisted(saver: PooledPostgres
     reads = 0
 
     async def write_chain(thread_id: str) -> None:
-        config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
         for step in range(steps):
             cp = _checkpoint(step, {"thread": thread_id, "step": step, "text": "x" * 300})
             config = await saver.aput(
@@ -122,7 +124,7 @@ async def test_concurrent_puts_and_reads_are_all_persisted(saver: PooledPostgres
     assert reads > 0
 
     for thread_id in threads:
-        config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
         history = [c async for c in saver.alist(config)]
         assert len(history) == steps
         latest = history[0]
@@ -149,7 +151,7 @@ async def test_sync_bridge_from_os_threads(saver: PooledPostgresSaver) -> None:
 
     def put(thread_id: str) -> None:
         cp = _checkpoint(0, {"thread": thread_id})
-        config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
         saved = saver.put(config, cp, {"source": "input", "step": -1, "parents": {}}, cp["channel_versions"])
         saver.put_writes(saved, [("payload", {"from": "os-thread"})], "t0")
         got = saver.get_tuple(config)
@@ -219,13 +221,13 @@ def chat_like(calls: Calls) -> StateGraph:
 
 @pytest.mark.parametrize("durability", ["async", "sync", "exit"])
 async def test_chat_like_graph_resumes_from_the_failed_node(
-    saver: PooledPostgresSaver, durability: str
+    saver: PooledPostgresSaver, durability: Durability
 ) -> None:
     """In every durability mode a failed run saves what its finished nodes wrote ("exit" saves it
     when the run ends, on error too), so the retry re-runs only the failed node."""
     calls = Calls()
     graph = chat_like(calls).compile(checkpointer=saver)
-    config = {"configurable": {"thread_id": f"resume-{uuid.uuid4()}"}}
+    config: RunnableConfig = {"configurable": {"thread_id": f"resume-{uuid.uuid4()}"}}
 
     with pytest.raises(RuntimeError, match="model crashed"):
         await graph.ainvoke({"message": "hi"}, config, durability=durability)
@@ -251,7 +253,7 @@ async def test_many_concurrent_runs_each_keep_their_own_turns(saver: PooledPostg
         calls = Calls()
         calls.fail_reply = False
         graph = chat_like(calls).compile(checkpointer=saver)
-        config = {"configurable": {"thread_id": f"many-{i}-{uuid.uuid4()}"}}
+        config: RunnableConfig = {"configurable": {"thread_id": f"many-{i}-{uuid.uuid4()}"}}
         await graph.ainvoke({"message": f"a{i}"}, config)
         out = await graph.ainvoke({"message": f"b{i}"}, config)
         history = [s async for s in graph.aget_state_history(config)]

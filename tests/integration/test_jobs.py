@@ -120,7 +120,8 @@ async def test_weekly_quests_enqueued_twice_run_once_on_a_worker(env, services, 
 class FlakyGateway(ModelGateway):
     def __init__(self, inner: ModelGateway, fail_times: int, sleep_s: float = 0.0) -> None:
         super().__init__(inner.settings, inner.models, kind=inner.kind, sink=inner.sink)
-        self.fail_times, self.sleep_s, self.calls = fail_times, sleep_s, []
+        self.fail_times, self.sleep_s = fail_times, sleep_s
+        self.calls: list[float] = []
 
     async def structured(self, *args: Any, **kwargs: Any) -> Any:
         self.calls.append(time.monotonic())

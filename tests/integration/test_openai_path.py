@@ -250,7 +250,9 @@ async def test_structured_parses_tool_call_arguments(
 async def test_off_schema_output_is_retried_with_the_error_fed_back(
     server: FakeOpenAI, gateway: ModelGateway, sink: RecordingSink
 ) -> None:
-    answers = iter([{"emotion": {"sadness": 7}}, {"emotion": {"sadness": 0.8}}])  # 7 > 1
+    answers: Iterator[dict[str, Any]] = iter(
+        [{"emotion": {"sadness": 7}}, {"emotion": {"sadness": 0.8}}]
+    )  # 7 > 1
     server.tool_arguments = lambda name, schema, body: next(answers)
 
     analysis, usage = await gateway.structured(

@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 
 from domain.missions import priority_score
 from graphs.process_missions import GRAPH, build, run_config
@@ -63,7 +64,7 @@ async def test_process_missions_updates_only_the_users_open_missions(services) -
     thread_id = f"process:{uuid.uuid4()}"
     graph = build(services.settings).compile(checkpointer=services.checkpointer, name=GRAPH)
     ctx = Context(user_id=user.id, thread_id=thread_id, now=now, services=services)
-    config = {**run_config(services.settings), "configurable": {"thread_id": thread_id}}
+    config: RunnableConfig = {**run_config(services.settings), "configurable": {"thread_id": thread_id}}
     ids = [run.id, done.id, theirs.id, stretch.id, unknown, run.id]
 
     out = await graph.ainvoke({"mission_ids": ids}, config, context=ctx)
@@ -137,7 +138,7 @@ async def test_rerunning_a_batch_rewrites_the_same_rows(services) -> None:
     for _ in range(2):
         thread_id = f"process:{uuid.uuid4()}"
         ctx = Context(user_id=user.id, thread_id=thread_id, now=now, services=services)
-        config = {**run_config(services.settings), "configurable": {"thread_id": thread_id}}
+        config: RunnableConfig = {**run_config(services.settings), "configurable": {"thread_id": thread_id}}
         outs.append(await graph.ainvoke({"mission_ids": [mission.id]}, config, context=ctx))
 
     assert outs[0] == outs[1]

@@ -8,10 +8,12 @@ import uuid
 from datetime import UTC, datetime
 
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Overwrite
 
 from bench.probe import COUNTER, count_round_trips
 from graphs.chat import build
+from graphs.registry import Graph
 from nodes.context import Context
 from state.schemas import Usage
 
@@ -22,7 +24,7 @@ MAX_ROUND_TRIPS = 10
 
 
 async def test_a_chat_turn_makes_at_most_ten_round_trips(services) -> None:
-    graph = build(services.settings).compile(checkpointer=services.checkpointer)
+    graph: Graph = build(services.settings).compile(checkpointer=services.checkpointer)
     user = (await services.users.ensure(f"rt-{uuid.uuid4().hex[:8]}")).id
     thread = await services.threads.create(user)
     await services.memory.add(user, "personal", "The user's sister is called Maya.", now=datetime.now(UTC))
@@ -34,7 +36,7 @@ async def test_a_chat_turn_makes_at_most_ten_round_trips(services) -> None:
             "usage": Overwrite(Usage()),
             "degraded": Overwrite([]),
         }
-        config = {"configurable": {"thread_id": thread}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
         return await graph.ainvoke(inputs, config, context=ctx, durability="exit")
 
     await turn("Hello, I had a long day.")  # the thread now has history, as most turns do

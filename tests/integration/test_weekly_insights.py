@@ -14,6 +14,7 @@ import pytest
 
 from domain.calendar import week_of
 from domain.ids import stable_id
+from graphs.registry import Graph
 from graphs.weekly_insights import build
 from nodes.context import Context
 
@@ -59,7 +60,7 @@ def local(day: int, hour: int) -> datetime:
 
 
 async def run(services: Any, user: uuid.UUID, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
-    graph = build(services.settings).compile()
+    graph: Graph = build(services.settings).compile()
     ctx = Context(user_id=user, thread_id=f"t-{uuid.uuid4()}", timezone=TZ, now=NOW, services=services)
     return await graph.ainvoke(inputs or {}, context=ctx)
 

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -235,8 +235,9 @@ class FakeOpenAI:
             self._socket.close()
         self._server = self._thread = self._socket = None
 
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()

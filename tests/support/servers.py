@@ -19,7 +19,17 @@ from core.settings import ROOT
 
 # Settings of the developer's or the test process's environment that would point a server
 # elsewhere or change how it behaves: a test server gets only what the test gives it.
-_DROP = ("OPENAI_", "DATABASE_URL", "DATA_DIR", "AUTH_", "JWT_", "HOST", "PORT", "PYTEST", "REDIS_URL")
+_DROP: tuple[str, ...] = (
+    "OPENAI_",
+    "DATABASE_URL",
+    "DATA_DIR",
+    "AUTH_",
+    "JWT_",
+    "HOST",
+    "PORT",
+    "PYTEST",
+    "REDIS_URL",
+)
 _DROP += ("CORS_", "SIM_", "BRANCH_")
 
 
@@ -37,13 +47,13 @@ class ApiServer:
     """`python -m <module>` (the API by default) on a free port. With `data`, the embedded
     Postgres lives in `data/pg`; else the environment says which database (DATABASE_URL)."""
 
-    def __init__(self, log: Path, *, module: str = "api", data: Path | None = None, **env: str) -> None:
+    def __init__(self, log: Path, *, module: str = "api", data: Path | str | None = None, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         self._log: IO[str] = log.open("w+")
         if data is not None:
-            env["DATA_DIR"] = str(data / "pg")
+            env["DATA_DIR"] = str(Path(data) / "pg")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module],
             cwd=ROOT,

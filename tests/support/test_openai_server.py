@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from tests.support.openai_server import DEFAULT_REPLY, FakeOpenAI, example_from_schema
 
@@ -143,7 +143,10 @@ async def test_hook_errors_surface_as_500(server: FakeOpenAI) -> None:
 
 async def test_embeddings_are_deterministic(server: FakeOpenAI) -> None:
     embeddings = OpenAIEmbeddings(
-        base_url=server.base_url, api_key="test", dimensions=8, check_embedding_ctx_length=False
+        openai_api_base=server.base_url,
+        openai_api_key=SecretStr("test"),
+        dimensions=8,
+        check_embedding_ctx_length=False,
     )
     first = await embeddings.aembed_documents(["alpha", "beta"])
     again = await embeddings.aembed_documents(["alpha", "beta"])

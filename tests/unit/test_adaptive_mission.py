@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from langgraph.graph.state import CompiledStateGraph
 
 from domain.calendar import local_midnight
 from domain.missions import daily_index, top_goal
 from graphs.adaptive_mission import ASSESSMENTS, GRAPH, PATHS, build, graph, route
+from graphs.registry import Graph
 from nodes.context import Context
 from prompts.adaptive_mission import SELF_CARE_TEMPLATES, goal_from_prompt
 from state.adaptive_mission import ChallengeDraft
@@ -77,10 +77,11 @@ async def run(
     svc: FakeServices, feeling: str | None = None, *, tz: str = "UTC", user: uuid.UUID = USER
 ) -> Run:
     ctx = Context(user_id=user, thread_id="t", timezone=tz, now=NOW, services=svc)
-    compiled: CompiledStateGraph = build(svc.settings).compile(name=GRAPH)
+    compiled: Graph = build(svc.settings).compile(name=GRAPH)
     out: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
     t0 = time.perf_counter()
+    chunk: Any  # (mode, chunk) pairs: the stream modes are a list
     async for mode, chunk in compiled.astream(
         {"feeling": feeling}, context=ctx, stream_mode=["custom", "values"]
     ):

@@ -14,12 +14,13 @@ from typing import Any
 import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Overwrite
 
 from graphs.chat import build
+from graphs.registry import Graph
 from nodes.context import Context
 from services.container import CHECKPOINT_TYPES
 from state.schemas import TIERS, Emotion, Progress, Usage
@@ -64,7 +65,7 @@ class Turn:
         return "".join(e["content"] for e in self.events if e.get("type") == "token")
 
 
-def make_graph(svc: FakeServices) -> CompiledStateGraph:
+def make_graph(svc: FakeServices) -> Graph:
     # The production serde (strict allow-list of state types), over an in-memory checkpointer.
     saver = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
     return build(svc.settings).compile(checkpointer=saver)
@@ -81,7 +82,7 @@ def context(svc: FakeServices, thread_id: str, user_id: uuid.UUID | None = None)
 
 
 async def run_turn(
-    graph: CompiledStateGraph,
+    graph: Graph,
     svc: FakeServices,
     text: str,
     *,
@@ -96,10 +97,11 @@ async def run_turn(
         "usage": Overwrite(Usage()),
         "degraded": Overwrite([]),
     }
-    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 25}
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 25}
     out: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
     t0 = time.perf_counter()
+    chunk: Any  # (mode, chunk) pairs: the stream modes are a list
     async for mode, chunk in graph.astream(inputs, config, context=ctx, stream_mode=["custom", "values"]):
         if mode == "values":
             out = chunk
@@ -108,7 +110,7 @@ async def run_turn(
     return Turn(out, events, time.perf_counter() - t0)
 
 
-async def full_state(graph: CompiledStateGraph, thread_id: str) -> dict[str, Any]:
+async def full_state(graph: Graph, thread_id: str) -> dict[str, Any]:
     return (await graph.aget_state({"configurable": {"thread_id": thread_id}})).values
 
 
@@ -156,9 +158,9 @@ async def test_happy_path_composes_from_all_three_branches(svc: FakeServices) ->
     assert svc.usage.records == []
     assert out["usage"].calls == 2
     assert out["usage"].input_tokens > 0 and out["usage"].output_tokens > 0
-    (turn,) = svc.writeback.turns
-    assert turn.usage == out["usage"]
-    assert turn.model == "gpt-4o-mini"
+    (record,) = svc.writeback.turns
+    assert record.usage == out["usage"]
+    assert record.model == "gpt-4o-mini"
 
     # compose_reply saw what the branches gathered.
     prompt = svc.model.calls_of("reply")[0].context
@@ -167,19 +169,19 @@ async def test_happy_path_composes_from_all_three_branches(svc: FakeServices) ->
     assert prompt["progress"]["completed"] == 3 and prompt["progress"]["streak_days"] == 2
 
     # The exchange was recorded, keyed by the user's message, and the AI message is in the thread.
-    assert turn.thread_id == "t-happy"
-    assert turn.user_id == ctx.user_id
-    assert [(role, text) for _, role, text in turn.messages] == [
+    assert record.thread_id == "t-happy"
+    assert record.user_id == ctx.user_id
+    assert [(role, text) for _, role, text in record.messages] == [
         ("user", "I'm so anxious about my exams"),
         ("assistant", REPLY),
     ]
     messages = (await full_state(graph, "t-happy"))["messages"]
     assert isinstance(messages[-1], AIMessage) and messages[-1].text == REPLY
-    assert [mid for mid, _, _ in turn.messages] == [messages[0].id, messages[-1].id]
-    assert turn.turn_key == f"chat:{messages[0].id}"
-    assert turn.now == NOW
+    assert [mid for mid, _, _ in record.messages] == [messages[0].id, messages[-1].id]
+    assert record.turn_key == f"chat:{messages[0].id}"
+    assert record.now == NOW
     # The recalled memories' access stats move in the write-back, not at retrieval.
-    assert turn.recalled == [uuid.UUID(h.id) for t in TIERS for h in svc.memory.hits[t]]
+    assert record.recalled == [uuid.UUID(h.id) for t in TIERS for h in svc.memory.hits[t]]
     assert retrieve.args["touch"] is False
 
 
@@ -475,7 +477,7 @@ async def test_rerunning_remember_exchange_rewrites_the_same_ids() -> None:
 
     # Resume from the checkpoint taken just before remember_exchange (as a retried or resumed
     # run would): the node runs again over the same messages, with the same keys.
-    config = {"configurable": {"thread_id": "t-idem"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t-idem"}}
     history = [s async for s in graph.aget_state_history(config)]
     before = next(s for s in history if s.next == ("remember_exchange",))
     await graph.ainvoke(None, before.config, context=context(svc, "t-idem", ctx.user_id))

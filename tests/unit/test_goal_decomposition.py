@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import ModelOutputInvalid, NotFound
 from graphs.goal_decomposition import GRAPH, build, run_config
-from graphs.registry import compile_workflow
+from graphs.registry import Graph, compile_workflow
 from nodes.context import Context
 from prompts.goal_decomposition import (
     DESCRIPTION,
@@ -91,16 +91,17 @@ def context(svc: FakeServices, user_id: uuid.UUID, thread_id: str = "t-1") -> Co
 
 
 async def run(
-    graph: CompiledStateGraph,
+    graph: Graph,
     svc: FakeServices,
     user_id: uuid.UUID,
     goal_id: str,
-    config: dict[str, Any] | None = None,
+    config: RunnableConfig | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Invoke like the background runner does (custom + values); returns the output (the
     output-schema keys of the last state) and the custom events."""
     events: list[dict[str, Any]] = []
     last: dict[str, Any] = {}
+    chunk: Any  # (mode, chunk) pairs: the stream modes are a list
     async for mode, chunk in graph.astream(
         {"goal_id": goal_id},
         config or {},
@@ -329,7 +330,7 @@ async def test_a_failed_milestone_resumes_alone_from_a_strict_checkpoint(user) -
     # the production serde: only allow-listed types come back out of a checkpoint
     saver = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
     graph = compile_workflow(GRAPH, svc.settings, saver)
-    config = {"configurable": {"thread_id": "resume-1"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "resume-1"}}
     ctx = context(svc, user, "resume-1")
 
     with pytest.raises(Exception, match="bad request"):

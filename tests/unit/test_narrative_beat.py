@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import ModelOutputInvalid, NotFound
 from domain.ids import stable_id
 from domain.narrative import HIDDEN_QUESTS
 from graphs.narrative_beat import build
+from graphs.registry import Graph
 from nodes.context import Context
 from prompts.narrative_beat import (
     DATA_CLOSE,
@@ -110,7 +111,7 @@ class Run:
         return {e["node"]: e["status"] for e in self.events if e.get("type") == "step"}
 
 
-def make_graph(svc: Svc, checkpointer: Any = None) -> CompiledStateGraph:
+def make_graph(svc: Svc, checkpointer: Any = None) -> Graph:
     return build(svc.settings).compile(checkpointer=checkpointer)
 
 
@@ -118,7 +119,7 @@ async def run(
     svc: Svc,
     goal_id: str,
     *,
-    graph: CompiledStateGraph | None = None,
+    graph: Graph | None = None,
     thread_id: str | None = None,
     user: uuid.UUID | None = None,
 ) -> Run:
@@ -133,7 +134,8 @@ async def run(
     )
     out: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
-    config = {"configurable": {"thread_id": thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    chunk: Any  # (mode, chunk) pairs: the stream modes are a list
     async for mode, chunk in graph.astream(
         {"goal_id": goal_id}, config, context=ctx, stream_mode=["custom", "values"]
     ):

@@ -40,12 +40,12 @@ from state.personalized_nudge import NudgeDraft
 NY, TOKYO = "America/New_York", "Asia/Tokyo"
 
 
-def local(tz: str, *args: int) -> datetime:
-    return datetime(*args, tzinfo=ZoneInfo(tz))  # type: ignore[misc]
+def local(tz: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(tz))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # --- inactivity: whole local days -----------------------------------------------------------------

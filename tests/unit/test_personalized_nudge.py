@@ -13,13 +13,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from domain.ids import stable_id
 from graphs.personalized_nudge import build
+from graphs.registry import Graph
 from nodes.context import Context
 from nodes.personalized_nudge import schedule
 from prompts.personalized_nudge import GOAL, MEMORIES_OPEN, SAFE_SUBJECT, read_brief, safe_draft, tone_of
@@ -93,7 +94,7 @@ class Run:
     state: dict[str, Any]  # the whole checkpointed state
 
 
-def compiled(svc: Svc) -> CompiledStateGraph:
+def compiled(svc: Svc) -> Graph:
     # The production serde (strict allow-list): the state must be plain JSON to checkpoint.
     saver = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
     return build(svc.settings).compile(checkpointer=saver)
@@ -108,7 +109,7 @@ def context(svc: Svc, now: datetime) -> Context:
 async def run(svc: Svc, *, now: datetime = NOW) -> Run:
     graph = compiled(svc)
     ctx = context(svc, now)
-    config = {"configurable": {"thread_id": ctx.thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": ctx.thread_id}}
     out = await graph.ainvoke({}, config, context=ctx)
     return Run(out, (await graph.aget_state(config)).values)
 
@@ -229,12 +230,15 @@ async def test_channel_follows_days_and_opt_ins(days: int, channels: list[str], 
     ],
 )
 async def test_send_at_is_outside_quiet_hours_in_the_users_timezone(
-    tz: str, local_now: tuple[int, ...], quiet: list[str] | None, expected_local: tuple[int, ...]
+    tz: str,
+    local_now: tuple[int, int, int, int, int],
+    quiet: list[str] | None,
+    expected_local: tuple[int, int, int, int, int],
 ) -> None:
-    now = datetime(*local_now, tzinfo=ZoneInfo(tz)).astimezone(UTC)  # type: ignore[misc]
+    now = datetime(*local_now, tzinfo=ZoneInfo(tz)).astimezone(UTC)
     svc = make_services(days=5, timezone=tz, now=now, preferences={"quiet_hours": quiet})
     r = await run(svc, now=now)
-    expected = datetime(*expected_local, tzinfo=ZoneInfo(tz)).astimezone(UTC)  # type: ignore[misc]
+    expected = datetime(*expected_local, tzinfo=ZoneInfo(tz)).astimezone(UTC)
     assert datetime.fromisoformat(r.out["nudge"]["send_at"]) == expected
     assert svc.nudges.creates[0]["send_at"] == expected
 
@@ -460,7 +464,7 @@ async def test_output_is_the_narrow_schema_on_every_path() -> None:
 async def test_one_step_event_per_node_that_ran() -> None:
     svc = make_services(days=5)
     ctx = context(svc, NOW)
-    config = {"configurable": {"thread_id": ctx.thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": ctx.thread_id}}
     events = [e async for e in compiled(svc).astream({}, config, context=ctx, stream_mode="custom")]
     done = [e for e in events if e.get("type") == "step" and e["status"] != "running"]
     steps = [e["node"] for e in done]
@@ -474,7 +478,7 @@ async def test_one_step_event_per_node_that_ran() -> None:
 async def test_early_end_runs_no_pipeline_node() -> None:
     svc = make_services(days=1)
     ctx = context(svc, NOW)
-    config = {"configurable": {"thread_id": ctx.thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": ctx.thread_id}}
     events = [e async for e in compiled(svc).astream({}, config, context=ctx, stream_mode="custom")]
     assert {e["node"] for e in events} == {
         "load_preferences",

@@ -13,12 +13,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from langgraph.graph.state import CompiledStateGraph
+from langchain_core.runnables import RunnableConfig
 
 from core.errors import Invalid
 from domain.missions import priority_score
 from graphs.process_missions import GRAPH, build, run_config
-from graphs.registry import compile_workflow
+from graphs.registry import Graph, compile_workflow
 from nodes.context import Context
 from prompts.process_missions import MISSION_CLOSE, find_mission, parse_mission_block, prepare_messages
 from services.llm.answers.process_missions import mission_prep
@@ -45,14 +45,15 @@ def context(svc: FakeServices[MissionPrepModel], user: uuid.UUID = USER) -> Cont
 
 
 async def run(
-    graph: CompiledStateGraph,
+    graph: Graph,
     svc: FakeServices[MissionPrepModel],
     ids: list[str],
-    config: dict[str, Any] | None = None,
+    config: RunnableConfig | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The final output values and the custom stream events of one run."""
     out: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
+    chunk: Any  # (mode, chunk) pairs: the stream modes are a list
     async for mode, chunk in graph.astream(
         {"mission_ids": ids},
         config or {},
@@ -67,7 +68,7 @@ async def run(
     return out, events
 
 
-def limited(svc: FakeServices[MissionPrepModel]) -> dict[str, Any]:
+def limited(svc: FakeServices[MissionPrepModel]) -> RunnableConfig:
     return run_config(svc.settings)
 
 
@@ -128,7 +129,8 @@ async def test_prepares_each_mission_and_stores_first_step_and_priority() -> Non
         ("missions.prepare", str(USER), svc.settings.chat_model)
     ] * 2
     # The mission travelled as a data block, with its goal.
-    prompts = {find_mission(p)["title"]: find_mission(p) for p in svc.model.prompts(MissionPrep)}
+    blocks = [find_mission(p) or {} for p in svc.model.prompts(MissionPrep)]
+    prompts = {b["title"]: b for b in blocks}
     assert prompts["Outline chapter two"] == {
         "title": "Outline chapter two",
         "description": "About Outline chapter two",

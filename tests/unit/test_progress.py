@@ -43,8 +43,8 @@ def test_streak_from_days(offsets: tuple[int, ...], expected: int) -> None:
 # --- streak_days (aware timestamps, user time zone) -------------------------------------------
 
 
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_streak_days_empty() -> None:

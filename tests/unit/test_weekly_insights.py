@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph.state import CompiledStateGraph
 
 from core.errors import Invalid
 from core.settings import Settings
 from domain.calendar import insight_window, parse_week, week_bounds, week_of
 from domain.ids import stable_id
 from domain.narrative import build_highlight_reel, highlight_reel_due
+from graphs.registry import Graph
 from graphs.weekly_insights import BRANCHES, build
 from nodes.context import Context
 from nodes.weekly_insights import empty_stats
@@ -100,18 +100,19 @@ async def run(
     svc: Svc,
     inputs: dict[str, Any] | None = None,
     *,
-    graph: CompiledStateGraph | None = None,
+    graph: Graph | None = None,
     thread_id: str | None = None,
     now: datetime = NOW,
     tz: str = TZ,
 ) -> Run:
-    graph = graph or build(svc.settings).compile()
+    compiled: Graph = graph if graph is not None else build(svc.settings).compile()
     thread_id = thread_id or str(uuid.uuid4())
     ctx = Context(user_id=svc.user, thread_id=thread_id, timezone=tz, now=now, services=svc)
     out: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    async for mode, chunk in graph.astream(
+    chunk: Any  # (mode, chunk) pairs: the stream modes are a list
+    async for mode, chunk in compiled.astream(
         inputs if inputs is not None else {},
         {"configurable": {"thread_id": thread_id}},
         context=ctx,
