@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-import psycopg
 
 from core.logging import get_logger
+from services.db import listening
 from services.runs import RunStore
 
 log = get_logger("delight.bus")
@@ -76,17 +76,15 @@ class Bus:
         first = True
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {channel(self.proc)}")
-                    await conn.execute(f"LISTEN {BROADCAST}")
+                async with listening(self.url, [channel(self.proc), BROADCAST]) as notes:
                     self.connected.set()
                     delay = 0.1
                     if not first:
                         log.info("bus reconnected", extra={"proc": self.proc})
                         await self.on_reconnect({})
                     first = False
-                    async for note in conn.notifies():
-                        await self._receive(note.payload)
+                    async for payload in notes:
+                        await self._receive(payload)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # the server went away: listen again, then catch up

@@ -15,11 +15,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import openai
-import psycopg
 from langgraph.errors import NodeTimeoutError
-from psycopg_pool import PoolTimeout
 
-from core.errors import DelightError, Unavailable
+from core.errors import DelightError
 from core.logging import get_logger
 from domain.calendar import iso_week
 from domain.ids import stable_id
@@ -27,6 +25,7 @@ from domain.nudges import MIN_DAYS_INACTIVE
 from engine import Engine, RunRequest
 from nodes.kit import bounded_map
 from services.container import Services
+from services.db import TRANSIENT_DB_ERRORS
 from services.llm.retry import is_transient
 from services.runs import RunRecord, thread_for
 from services.senders import Sender, build_senders
@@ -74,9 +73,9 @@ def transient(err: BaseException) -> bool:
     """Worth another try: infrastructure hiccups, model rate limits and timeouts."""
     if isinstance(err, RunFailed):
         return err.transient
-    return isinstance(
-        err, psycopg.OperationalError | PoolTimeout | Unavailable | TimeoutError | NodeTimeoutError
-    ) or (isinstance(err, openai.OpenAIError) and is_transient(err))
+    return isinstance(err, (*TRANSIENT_DB_ERRORS, TimeoutError, NodeTimeoutError)) or (
+        isinstance(err, openai.OpenAIError) and is_transient(err)
+    )
 
 
 def inner_timeout(job_timeout_s: float) -> float:
@@ -131,14 +130,13 @@ async def run_job(
 
 async def weekly_quests(host: JobHost, user_id: str, week: str) -> dict[str, Any]:
     user = uuid.UUID(user_id)
-    row = await host.services.db.fetchrow("SELECT timezone FROM users WHERE id = %s", (user,))
     out = await run_job(
         host,
         "weekly_quests",
         (user_id, week),
         {"week": week},
         user=user,
-        timezone=row["timezone"] if row else "UTC",
+        timezone=await host.services.users.timezone(user) or "UTC",
     )
     return {**out, "missions": [m["id"] for m in out.get("missions") or []]}
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import select
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -223,3 +223,13 @@ class Database:
             return bool(row and row["ok"] == 1)
         except Exception:
             return False
+
+
+@asynccontextmanager
+async def listening(url: str, channels: Sequence[str]) -> AsyncIterator[AsyncIterator[str]]:
+    """`LISTEN` on `channels` over a connection of its own (not the pool's: it is held for as
+    long as it listens); yields the payloads of their notifications as they arrive."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for name in channels:
+            await conn.execute(f"LISTEN {name}")
+        yield (note.payload async for note in conn.notifies())

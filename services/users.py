@@ -44,3 +44,11 @@ class Users:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return user
+
+    async def timezone(self, user_id: uuid.UUID) -> str | None:
+        """The user's IANA timezone; None when there is no such user."""
+        row = await self.db.fetchrow("SELECT timezone FROM users WHERE id = %s", (user_id,))
+        return None if row is None else str(row["timezone"])
+
+    async def exists(self, user_id: uuid.UUID) -> bool:
+        return await self.db.fetchrow("SELECT 1 AS ok FROM users WHERE id = %s", (user_id,)) is not None

@@ -20,10 +20,9 @@ async def usage(
 ) -> dict:
     """Admin only: the user's spend per local day (calls, tokens, dollars, models), today's total
     against `LLM_DAILY_BUDGET_USD`, and whether the guard is on (their runs take the free path)."""
-    row = await svc.db.fetchrow("SELECT timezone FROM users WHERE id = %s", (user_id,))
-    if row is None:
+    tz = await svc.users.timezone(user_id)
+    if tz is None:
         raise HTTPException(404, "user not found")
-    tz = row["timezone"]
     midnight = datetime.now(UTC).astimezone(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0)
     rows = await svc.usage.by_day(user_id, midnight - timedelta(days=days - 1), tz)
     today = rows[0]["cost_usd"] if rows and rows[0]["day"] == midnight.date() else 0.0

@@ -32,10 +32,7 @@ async def enqueue(
     host = request.app.state.job_host
     user_id = str(body.user_id) if body and body.user_id else None
     if user_id is not None:
-        exists = await host.services.db.fetchrow(
-            "SELECT 1 AS ok FROM users WHERE id = %s", (uuid.UUID(user_id),)
-        )
-        if exists is None:
+        if not await host.services.users.exists(uuid.UUID(user_id)):
             raise HTTPException(404, "user not found")
     jobs = await SCHEDULES[name](host, user_id)
     if not any(jobs.values()):
