@@ -51,9 +51,12 @@ test: install browser $(JS)/node_modules/.installed
 bench: install
 	$(PY) -m bench
 
+# ruff, then mypy with the pydantic plugin over the whole repository (configured in pyproject.toml:
+# strict on domain/, state/ and graphs/).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 studio: install
 	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true $(VENV)/bin/langgraph dev --no-browser

@@ -93,5 +93,6 @@ async def refused(call: Any) -> int:
 @contextlib.asynccontextmanager
 async def opened(stream: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any]]:
     """A stream closed when the block ends (the HTTP connection with it), read or not."""
+    # The SDK types its streams as AsyncIterator; they are async generators (they have aclose).
     async with contextlib.aclosing(stream) as s:  # type: ignore[type-var]
         yield s

@@ -15,11 +15,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from core.settings import ROOT
 from tests.support.servers import ApiServer, free_port
+
+if TYPE_CHECKING:
+    from selenium.webdriver.chromium.webdriver import ChromiumDriver
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -81,7 +85,7 @@ def static_site() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[ChromiumDriver]:
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
     if missing:
         pytest.fail(
@@ -123,9 +127,9 @@ def browser() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def console(driver: object) -> str:
+def console(driver: ChromiumDriver) -> str:
     """The page's console, for failure messages."""
     try:
-        return "\n".join(e["message"] for e in driver.get_log("browser"))  # type: ignore[attr-defined]
+        return "\n".join(e["message"] for e in driver.get_log("browser"))
     except Exception:
         return ""

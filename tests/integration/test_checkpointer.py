@@ -21,19 +21,22 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Durability
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from services.checkpointer import PooledPostgresSaver
 from services.container import CHECKPOINT_TYPES
 
 pytestmark = pytest.mark.db
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 
 @pytest.fixture
-async def pool(pg_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = AsyncConnectionPool(
+async def pool(pg_url: str) -> AsyncIterator[Pool]:
+    p = Pool(
         pg_url,
+        connection_class=AsyncConnection[DictRow],
         min_size=2,
         max_size=12,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
@@ -48,7 +51,7 @@ async def pool(pg_url: str) -> AsyncIterator[AsyncConnectionPool]:
 
 
 @pytest.fixture
-async def saver(pool: AsyncConnectionPool) -> PooledPostgresSaver:
+async def saver(pool: Pool) -> PooledPostgresSaver:
     s = PooledPostgresSaver(pool, serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
     await s.setup()
     return s
@@ -65,7 +68,7 @@ async def test_refuses_a_single_connection(pg_url: str) -> None:
     conn = await psycopg.AsyncConnection.connect(pg_url, autocommit=True, row_factory=dict_row)
     try:
         with pytest.raises(TypeError):
-            PooledPostgresSaver(conn)  # type: ignore[arg-type]
+            PooledPostgresSaver(conn)  # type: ignore[arg-type]  # on purpose: a connection, not a pool
     finally:
         await conn.close()
 
@@ -86,10 +89,8 @@ async def _read_while_busy(saver: AsyncPostgresSaver) -> float:
     return elapsed
 
 
-async def test_calls_do_not_queue_behind_one_another(
-    pool: AsyncConnectionPool, saver: PooledPostgresSaver
-) -> None:
-    stock = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+async def test_calls_do_not_queue_behind_one_another(pool: Pool, saver: PooledPostgresSaver) -> None:
+    stock = AsyncPostgresSaver(pool)
     assert await _read_while_busy(stock) >= 0.3  # the upstream lock: the read waits its turn
     assert await _read_while_busy(saver) < 0.2  # its own pooled connection: no wait
 

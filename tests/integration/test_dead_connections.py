@@ -51,7 +51,8 @@ async def test_connections_killed_server_side_do_not_fail_a_turn(settings: Setti
                 cur = await admin.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
                 )
-                if (await cur.fetchone())[0] == 0:  # type: ignore[index]
+                row = await cur.fetchone()
+                if row is not None and row[0] == 0:
                     break
                 await asyncio.sleep(0.02)
 

@@ -23,6 +23,7 @@ from jobs.scheduler import InProcessScheduler, next_runs
 from jobs.tasks import JobHost, job_id, schedule_nightly_maintenance, schedule_weekly_quests
 from jobs.worker import shutdown, startup, worker_settings
 from services.llm.gateway import ModelGateway
+from services.maintenance import Maintenance
 from tests.support.engine import engine_for
 
 REDIS = "redis://127.0.0.1:6379"
@@ -167,7 +168,7 @@ async def test_a_timeout_is_retried_then_fails_visibly(env, services, engine) ->
 
 
 async def test_nightly_maintenance_isolates_a_failing_task(env, services, engine) -> None:
-    class BrokenMaintenance(type(services.maintenance)):  # type: ignore[misc]
+    class BrokenMaintenance(Maintenance):
         async def consolidate_week(self, *args: Any) -> int:
             raise RuntimeError("roll-up table is locked")
 

@@ -32,7 +32,8 @@ async def test_a_waiting_process_does_not_block_the_checkpoint_set_up(pg_url: st
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as probe:
                 for _ in range(300):
                     cur = await probe.execute("SELECT to_regclass('alembic_version') IS NOT NULL AS ok")
-                    if (await cur.fetchone())[0]:  # type: ignore[index]
+                    row = await cur.fetchone()
+                    if row is not None and row[0]:
                         break
                     await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)  # B has reached the lock

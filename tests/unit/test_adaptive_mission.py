@@ -20,7 +20,7 @@ from graphs.registry import Graph
 from nodes.context import Context
 from prompts.adaptive_mission import SELF_CARE_TEMPLATES, goal_from_prompt
 from state.adaptive_mission import ChallengeDraft
-from state.goals import Goal, Mission
+from state.goals import Goal, GoalStatus, Mission
 from state.schemas import EmotionScores
 from tests.support.fakes import (
     FakeGoals,
@@ -96,14 +96,16 @@ def scores(**s: float) -> EmotionScores:
     return EmotionScores(**s)
 
 
-def goal(title: str, *, target: date | None = None, created: datetime = NOW, status: str = "active") -> Goal:
+def goal(
+    title: str, *, target: date | None = None, created: datetime = NOW, status: GoalStatus = "active"
+) -> Goal:
     return Goal(
         id=str(uuid.uuid4()),
         user_id=str(USER),
         title=title,
         value_category="craft",
         target_date=target,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         created_at=created,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from langchain_core.messages import HumanMessage
@@ -71,9 +71,9 @@ def add_goal(svc: FakeServices, user: uuid.UUID, **fields: Any) -> Goal:
     return svc.goals.add(user, **({"description": GOAL_DESCRIPTION} | fields))
 
 
-def analysis(count: int, complexity: str = "medium") -> GoalAnalysis:
+def analysis(count: int, complexity: Literal["low", "medium", "high"] = "medium") -> GoalAnalysis:
     return GoalAnalysis(
-        complexity=complexity,  # type: ignore[arg-type]
+        complexity=complexity,
         estimated_weeks=10,
         milestone_count=count,
         themes=["practice"],

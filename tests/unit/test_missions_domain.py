@@ -11,6 +11,7 @@ from domain.missions import (
     CELEBRATION_COMPLETIONS,
     JOY_CHALLENGE,
     SADNESS_SELF_CARE,
+    Energy,
     choose_path,
     energy_level,
     priority_triad,
@@ -49,8 +50,8 @@ def test_sadness_above_0_7_means_self_care(sadness: float, expected: str) -> Non
         (0.99, "medium", "triad"),
     ],
 )
-def test_joy_above_0_8_with_high_energy_means_challenge(joy: float, energy: str, expected: str) -> None:
-    assert choose_path({"joy": joy}, energy, 0)[0] == expected  # type: ignore[arg-type]
+def test_joy_above_0_8_with_high_energy_means_challenge(joy: float, energy: Energy, expected: str) -> None:
+    assert choose_path({"joy": joy}, energy, 0)[0] == expected
 
 
 @pytest.mark.parametrize(
@@ -85,8 +86,8 @@ def test_no_scores_at_all_is_the_triad() -> None:
         ({"sadness": 0.7, "joy": 0.8}, "high", 2, "triad"),  # every value exactly at its threshold
     ],
 )
-def test_order_of_precedence(scores: dict[str, float], energy: str, completed: int, expected: str) -> None:
-    assert choose_path(scores, energy, completed)[0] == expected  # type: ignore[arg-type]
+def test_order_of_precedence(scores: dict[str, float], energy: Energy, completed: int, expected: str) -> None:
+    assert choose_path(scores, energy, completed)[0] == expected
 
 
 def test_reasons_name_the_numbers_they_were_decided_on() -> None:

@@ -250,7 +250,8 @@ def test_kind_messages_are_not_flagged(text: str) -> None:
 
 
 def test_shaming_phrase_names_what_it_found() -> None:
-    assert shaming_phrase("Hey! You missed 4 days!").lower() == "you missed"  # type: ignore[union-attr]
+    phrase = shaming_phrase("Hey! You missed 4 days!")
+    assert phrase is not None and phrase.lower() == "you missed"
     assert shaming_phrase("Stop being lazy, ok?") == "lazy"
 
 

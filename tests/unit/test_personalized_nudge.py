@@ -27,7 +27,7 @@ from prompts.personalized_nudge import GOAL, MEMORIES_OPEN, SAFE_SUBJECT, read_b
 from services.container import CHECKPOINT_TYPES
 from services.llm.gateway import ModelGateway
 from state.nudges import Nudge
-from state.personalized_nudge import NudgeDraft
+from state.personalized_nudge import NudgeDraft, NudgeState
 from state.schemas import Usage
 from tests.support.fakes import (
     FakeServices,
@@ -329,7 +329,9 @@ async def test_a_model_that_fails_degrades_to_the_safe_template() -> None:
     assert r.out["nudge"]["message"] == safe_draft("Learn the guitar").message
 
 
-async def test_a_failing_rewrite_degrades_to_the_template_never_the_shaming_draft() -> None:
+async def test_a_failing_rewrite_degrades_to_the_template_never_the_shaming_draft(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     model = ScriptedChatModel().answer_analysis(SHAMING)
     svc = make_services(model=model)
 
@@ -338,7 +340,7 @@ async def test_a_failing_rewrite_degrades_to_the_template_never_the_shaming_draf
             raise bad_request_error()
         return await ModelGateway.structured(svc.llm, *args, **kwargs)
 
-    svc.llm.structured = write_ok_then_fail  # type: ignore[method-assign]
+    monkeypatch.setattr(svc.llm, "structured", write_ok_then_fail)
     r = await run(svc)
     assert r.out["degraded"] == ["check_tone"]
     assert r.out["nudge"]["message"] == safe_draft(None).message
@@ -491,7 +493,7 @@ async def test_early_end_runs_no_pipeline_node() -> None:
 async def test_schedule_never_stores_a_shaming_message_it_is_handed() -> None:
     # check_tone normally guarantees this; schedule checks again at the write.
     svc = make_services()
-    state = {
+    state: NudgeState = {
         "draft": SHAMING.model_dump(),
         "preferences": {},
         "timezone": NY,
@@ -501,7 +503,7 @@ async def test_schedule_never_stores_a_shaming_message_it_is_handed() -> None:
         "days_inactive": 5,
         "sent_in_streak": 0,
     }
-    update = await schedule(state, Runtime(context=context(svc, NOW)))  # type: ignore[arg-type]
+    update = await schedule(state, Runtime(context=context(svc, NOW)))
     (row,) = stored(svc)
     assert row.message == safe_draft(None).message
     assert update["nudge"]["message"] == row.message

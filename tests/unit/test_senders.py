@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 import httpx
 import pytest
@@ -10,18 +11,20 @@ import pytest
 from services.senders import WebhookSender
 
 NUDGE = {"id": "n-1", "message": "A small step today?", "subject": "Hi"}
+USER = uuid.UUID(int=1)
 
 
 async def test_unconfigured_channel_logs_instead_of_sending(caplog: pytest.LogCaptureFixture) -> None:
     async with httpx.AsyncClient() as client:
         with caplog.at_level(logging.INFO, logger="delight.senders"):
-            await WebhookSender("sms", None, client).send("u-1", NUDGE)  # type: ignore[arg-type]
+            await WebhookSender("sms", None, client).send(USER, NUDGE)
     [record] = [r for r in caplog.records if r.name == "delight.senders"]
-    assert record.nudge["channel"] == "sms" and record.nudge["message"] == NUDGE["message"]  # type: ignore[attr-defined]
+    nudge = record.__dict__["nudge"]  # the log line's `extra`
+    assert nudge["channel"] == "sms" and nudge["message"] == NUDGE["message"]
 
 
 async def test_webhook_failure_raises_so_the_nudge_is_marked_failed() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(500))
     async with httpx.AsyncClient(transport=transport) as client:
         with pytest.raises(httpx.HTTPStatusError):
-            await WebhookSender("email", "http://provider.test/send", client).send("u-1", NUDGE)  # type: ignore[arg-type]
+            await WebhookSender("email", "http://provider.test/send", client).send(USER, NUDGE)

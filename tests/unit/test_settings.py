@@ -42,7 +42,7 @@ def test_defaults_are_valid() -> None:
 def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(ValidationError):
-        s.port = 9000  # type: ignore[misc]
+        s.port = 9000  # type: ignore[misc]  # on purpose: assigning to frozen settings must raise
 
 
 @pytest.mark.parametrize(
