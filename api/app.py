@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import sqlalchemy.exc
@@ -81,7 +82,7 @@ def require_loopback_for_dev(settings: Settings) -> None:
         raise SystemExit("invalid configuration: AUTH_MODE=dev only binds loopback (set HOST=127.0.0.1)")
 
 
-def cors_options(origins: list[str]) -> dict[str, object]:
+def cors_options(origins: list[str]) -> dict[str, Any]:
     """CORSMiddleware's options for the allowed origins: exact ones as a list, `:*` (any port)
     ones as one regex. Credentials stay off: the app sends a bearer header, never cookies."""
     exact = [o for o in origins if not o.endswith(":*")]
@@ -162,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,
     )
-    app.add_middleware(CORSMiddleware, **cors_options(settings.allowed_origins))  # type: ignore[arg-type]
+    app.add_middleware(CORSMiddleware, **cors_options(settings.allowed_origins))
 
     status = {
         NotFound: 404,

@@ -556,6 +556,7 @@ class Engine:
         }
         if graph.checkpointer:  # durability means nothing to a graph without one
             options["durability"] = kw.get("durability") or "exit"
+        # `options` is built per run (a **dict): mypy cannot pick an overload for it.
         stream: Any = (
             _chunks_and_events(graph.astream_events(inputs, config, version="v2", **options), str(run.id))  # type: ignore[call-overload]
             if fmt.events
@@ -834,6 +835,7 @@ class Engine:
 async def _chunks_and_events(events: AsyncIterator[dict[str, Any]], root: str) -> AsyncIterator[Any]:
     """`astream_events` as `astream` items, plus `(None, event)` for every other event: the run's
     own stream chunks are the root's `on_chain_stream` events."""
+    # `astream_events` is an async generator (it has aclose), annotated as an AsyncIterator.
     async with contextlib.aclosing(events):  # type: ignore[type-var]
         async for event in events:
             if event["event"] == "on_chain_stream" and event["run_id"] == root:

@@ -8,6 +8,7 @@ the other modes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
@@ -75,7 +76,7 @@ class Formatter:
         return out
 
 
-def checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
+def checkpoint_ref(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A RunnableConfig as the Agent Server's checkpoint object (thread_id, checkpoint_ns,
     checkpoint_id, checkpoint_map), or None when it names no checkpoint."""
     conf = (config or {}).get("configurable") or {}

@@ -91,7 +91,8 @@ class Services:
                 # holder's CREATE INDEX CONCURRENTLY waits for, a deadlock Postgres cannot see.
                 while True:
                     cur = await conn.execute("SELECT pg_try_advisory_lock(7110311002) AS ok")
-                    if (await cur.fetchone())["ok"]:  # type: ignore[index]
+                    row = await cur.fetchone()
+                    if row is not None and row["ok"]:
                         break
                     await asyncio.sleep(0.05)
                 try:

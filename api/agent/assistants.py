@@ -5,7 +5,7 @@ accepted wherever an assistant id is."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -20,9 +20,19 @@ from nodes.context import HOST_SET
 
 router = APIRouter(tags=["agent: assistants"])
 
-FIELDS: tuple[str, ...] = ("assistant_id", "graph_id", "name", "description", "config", "context")
-FIELDS += ("created_at",)
-FIELDS += ("updated_at", "metadata", "version")
+AssistantField = Literal[
+    "assistant_id",
+    "graph_id",
+    "name",
+    "description",
+    "config",
+    "context",
+    "created_at",
+    "updated_at",
+    "metadata",
+    "version",
+]
+FIELDS: tuple[str, ...] = get_args(AssistantField)
 READ_ONLY = (
     "assistants are read-only on this service: there is one per registered workflow "
     "(graphs/registry.py), with no configuration of its own"
@@ -38,7 +48,7 @@ class AssistantSearch(Strict):
     offset: int = Field(0, ge=0)
     sort_by: Literal["assistant_id", "created_at", "updated_at", "name", "graph_id"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
-    select: list[Literal[FIELDS]] | None = None  # type: ignore[valid-type]
+    select: list[AssistantField] | None = None
 
 
 class AssistantCount(Strict):
@@ -81,8 +91,8 @@ def _matching(
 @router.post("/assistants/search")
 async def search_assistants(body: AssistantSearch, caller: CallerDep) -> Response:
     found = _matching(body.metadata, body.graph_id, body.name)
-    if body.sort_by:
-        found.sort(key=lambda a: str(a[body.sort_by]), reverse=body.sort_order == "desc")  # type: ignore[index]
+    if sort_by := body.sort_by:
+        found.sort(key=lambda a: str(a[sort_by]), reverse=body.sort_order == "desc")
     page = found[body.offset : body.offset + body.limit]
     if body.select:
         page = [{k: a[k] for k in body.select} for a in page]
@@ -169,7 +179,11 @@ async def get_assistant_subgraphs(
     recurse: Annotated[bool, Query()] = False,
 ) -> Response:
     graph = graphs[workflow_of(assistant)]
-    found = {ns: schemas(sub) async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)}  # type: ignore[arg-type]
+    found = {
+        ns: schemas(sub)
+        async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
+        if isinstance(sub, CompiledStateGraph)  # every graph here is a StateGraph
+    }
     return json(found)
 
 

@@ -167,8 +167,8 @@ def interrupt(i: Any) -> dict[str, Any]:
 
 
 def state_body(snap: StateSnapshot) -> dict[str, Any]:
-    checkpoint = checkpoint_ref(snap.config)  # type: ignore[arg-type]
-    parent = checkpoint_ref(snap.parent_config)  # type: ignore[arg-type]
+    checkpoint = checkpoint_ref(snap.config)
+    parent = checkpoint_ref(snap.parent_config)
     return {
         "values": snap.values,
         "next": list(snap.next),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
@@ -34,8 +34,18 @@ from services.threads import ThreadStore
 router = APIRouter(tags=["agent: threads"])
 
 Status = Literal["idle", "busy", "interrupted", "error"]
-THREAD_FIELDS: tuple[str, ...] = ("thread_id", "created_at", "updated_at", "state_updated_at", "metadata")
-THREAD_FIELDS += ("config", "status", "values", "interrupts")
+ThreadField = Literal[
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "config",
+    "status",
+    "values",
+    "interrupts",
+]
+THREAD_FIELDS: tuple[str, ...] = get_args(ThreadField)
 
 
 class ThreadCreate(Strict):
@@ -55,7 +65,7 @@ class ThreadSearch(Strict):
     offset: int = Field(0, ge=0)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
-    select: list[Literal[THREAD_FIELDS]] | None = None  # type: ignore[valid-type]
+    select: list[ThreadField] | None = None
     extract: dict[str, str] | None = Field(None, description="Not supported")
 
 
@@ -331,7 +341,7 @@ async def update_state(
         raise HTTPException(422, f"values: {err}") from None
     snap = await graph.aget_state({"configurable": {"thread_id": row["id"]}})
     await store.settle_status(row["id"], caller.user.id, "interrupted" if snap.interrupts else "idle")
-    return json({"checkpoint": checkpoint_ref(updated)})  # type: ignore[arg-type]
+    return json({"checkpoint": checkpoint_ref(updated)})
 
 
 async def _history(
