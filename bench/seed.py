@@ -67,7 +67,7 @@ def seed_users(
             assert row is not None
             ids[subject] = row[0]
         mem_rows = []
-        event_rows = []
+        event_rows: list[tuple[uuid.UUID, str, int | None, datetime]] = []
         for uid in ids.values():
             for i in range(memories_per_user):
                 kind = i % 6

@@ -26,7 +26,8 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
@@ -98,14 +99,16 @@ def create_app() -> FastAPI:
             settings.database_url or "",
             max_size=settings.db_pool_max,
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            connection_class=AsyncConnection[DictRow],
             open=False,
         ) as pool:
+            checkpointer: AsyncPostgresSaver
             if os.environ.get("STOCK_SAVER") == "pooled":  # the lever, measured on the skeleton
                 from services.checkpointer import PooledPostgresSaver
 
                 checkpointer = PooledPostgresSaver(pool, serde=JsonPlusSerializer())
             else:
-                checkpointer = AsyncPostgresSaver(pool, serde=JsonPlusSerializer())  # type: ignore[arg-type]
+                checkpointer = AsyncPostgresSaver(pool, serde=JsonPlusSerializer())
             await checkpointer.setup()
             app.state.graph = build_graph(settings).compile(checkpointer=checkpointer)
             yield

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import cast
+from typing import Any, cast
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -59,13 +59,13 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     """An `AsyncPostgresSaver` on an `AsyncConnectionPool` whose calls each take their own pooled
     connection and run concurrently (no per-instance lock). See the module docstring."""
 
-    def __init__(self, pool: AsyncConnectionPool, serde: SerializerProtocol | None = None) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], serde: SerializerProtocol | None = None) -> None:
         if not isinstance(pool, AsyncConnectionPool):
             raise TypeError(
                 "PooledPostgresSaver needs an AsyncConnectionPool; use AsyncPostgresSaver "
                 "(which locks) for a single connection"
             )
-        super().__init__(pool, serde=serde)  # type: ignore[arg-type]
+        super().__init__(pool, serde=serde)
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
