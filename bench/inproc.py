@@ -104,7 +104,7 @@ class Turns:
     """Chat turns as the service runs them: runs of an engine (its own, on `graph`), so a turn's
     cost includes its run row (submit, finish) as well as the graph and its checkpoints."""
 
-    def __init__(self, svc: Services, graph: CompiledStateGraph) -> None:
+    def __init__(self, svc: Services, graph: CompiledStateGraph[Any, Any, Any, Any]) -> None:
         self.engine = Engine(svc, {"chat": graph}, queues=("api",), max_running=10_000)
 
     async def __aenter__(self) -> Turns:
@@ -132,7 +132,7 @@ class Turns:
         return {**(record.output or {}), "thread_id": record.thread_id}
 
 
-def sequential_chat(settings: Settings) -> StateGraph:
+def sequential_chat(settings: Settings) -> StateGraph[ChatState, Context[Any], ChatInput, ChatOutput]:
     """The chat graph's five nodes run one after the other (the speedup baseline)."""
     g = StateGraph(ChatState, context_schema=Context, input_schema=ChatInput, output_schema=ChatOutput)
     order = (detect_emotion, retrieve_memories, load_progress, compose_reply, remember_exchange)
@@ -392,7 +392,7 @@ async def checkpointer_ops(
 async def run_inproc(
     svc: Services,
     profile: SimProfile,
-    users: dict[str, uuid.UUID],
+    seeded: dict[str, uuid.UUID],
     pg_pid: int | None,
     *,
     iterations: int,
@@ -402,7 +402,7 @@ async def run_inproc(
     seconds: float,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
-    h = Harness(svc, profile, users, pg_pid)
+    h = Harness(svc, profile, seeded, pg_pid)
     settings = svc.settings
     pool = svc.db.pool
     prod = svc.checkpointer

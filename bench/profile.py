@@ -70,12 +70,14 @@ def top_functions(stats: pstats.Stats, turns: int, n: int) -> list[tuple[str, fl
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from langchain_core.messages import HumanMessage
+    from langchain_core.runnables import RunnableConfig
     from langgraph.types import Overwrite
 
     from bench.sections import bench_settings
     from bench.seed import migrate, seed_users
     from core.logging import configure_logging
     from graphs.chat import build
+    from graphs.registry import Graph
     from nodes.context import Context
     from services.container import Services
     from state.schemas import Usage
@@ -90,7 +92,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         threads = {u: str(uuid.uuid4()) for u in users}
         svc = await Services.open(settings)
         try:
-            graph = build(settings).compile(checkpointer=svc.checkpointer)
+            graph: Graph = build(settings).compile(checkpointer=svc.checkpointer)
             n = 0
 
             async def turn() -> dict[str, Any]:
@@ -110,9 +112,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "degraded": Overwrite([]),
                 }
                 out: dict[str, Any] = {}
+                config: RunnableConfig = {"configurable": {"thread_id": threads[user]}, "recursion_limit": 50}
+                chunk: Any  # (mode, chunk) pairs: the stream modes are a list
                 async for mode, chunk in graph.astream(
                     inputs,
-                    {"configurable": {"thread_id": threads[user]}, "recursion_limit": 50},
+                    config,
                     context=ctx,
                     stream_mode=["custom", "values"],
                     output_keys=graph.output_channels,

@@ -48,9 +48,9 @@ def main() -> None:
         from services.checkpointer import PooledPostgresSaver
 
         saver_cls = AsyncPostgresSaver if args.saver == "stock" else PooledPostgresSaver
-        services.container.AsyncPostgresSaver = saver_cls  # type: ignore[misc]
+        setattr(services.container, "AsyncPostgresSaver", saver_cls)  # noqa: B010  (this process only)
     if args.no_gc_freeze:
-        api.app.gc = types.SimpleNamespace(collect=gc.collect, freeze=lambda: None)
+        setattr(api.app, "gc", types.SimpleNamespace(collect=gc.collect, freeze=lambda: None))  # noqa: B010
     if args.durability:  # chat turns checkpoint with this durability instead of `exit`
         base_turn = api.turns.turn
 
@@ -65,7 +65,7 @@ def main() -> None:
         async def no_check(self: object, conn: object) -> None:
             return None
 
-        services.db.Database._check_on_checkout = no_check  # type: ignore[method-assign,assignment]
+        services.db.Database._check_on_checkout = no_check  # type: ignore[method-assign]  # this process only
 
     uvicorn.run(
         api.app.create_app(settings),
