@@ -258,9 +258,10 @@ class Runner:
 
 
 def _g(d: dict[str, Any], *path: str) -> Any:
+    found: Any = d
     for p in path:
-        d = d.get(p) if isinstance(d, dict) else None  # type: ignore[assignment]
-    return d
+        found = found.get(p) if isinstance(found, dict) else None
+    return found
 
 
 def step_dict(s: Step) -> dict[str, Any]:

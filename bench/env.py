@@ -69,7 +69,8 @@ class BenchPostgres:
 
     def settings(self) -> dict[str, str]:
         with psycopg.connect(self.url, autocommit=True) as conn:
-            return {k: str(conn.execute(f"SHOW {k}").fetchone()[0]) for k in PG_SETTINGS}  # type: ignore[index]
+            shown = {k: conn.execute(f"SHOW {k}").fetchone() for k in PG_SETTINGS}
+            return {k: str(row[0]) for k, row in shown.items() if row is not None}
 
     def close(self) -> None:
         try:

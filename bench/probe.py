@@ -78,6 +78,7 @@ def count_round_trips(pools: tuple[AsyncConnectionPool, ...] = ()) -> Iterator[R
 
         return check_connection
 
+    # A deliberate patch of the connection class (restored below): mypy flags assigning a method.
     conn_cls.wait = wait  # type: ignore[method-assign]
     for p in pools:
         if p._check is not None:

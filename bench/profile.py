@@ -54,6 +54,7 @@ def package_of(filename: str) -> str:
 
 def by_package(stats: pstats.Stats, turns: int) -> list[tuple[str, float]]:
     totals: dict[str, float] = defaultdict(float)
+    # `Stats.stats` is a public attribute of CPython's pstats that typeshed does not declare.
     for (filename, _line, _name), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         totals[package_of(filename)] += tt
     return sorted(((k, v * 1000 / turns) for k, v in totals.items()), key=lambda kv: -kv[1])
@@ -61,6 +62,7 @@ def by_package(stats: pstats.Stats, turns: int) -> list[tuple[str, float]]:
 
 def top_functions(stats: pstats.Stats, turns: int, n: int) -> list[tuple[str, float, float]]:
     rows = []
+    # `Stats.stats`: see by_package.
     for (filename, line, name), (_cc, nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         rows.append(
             (f"{package_of(filename)} {Path(filename).name}:{line} {name}", tt * 1000 / turns, nc / turns)

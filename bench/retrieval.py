@@ -74,10 +74,11 @@ def prepare(url: str, dim: int, rng: random.Random) -> tuple[list[uuid.UUID], uu
     embedder = OfflineEmbeddings(dim)
     texts = base_texts(rng)
     with psycopg.connect(url, autocommit=True) as conn:
-        users = [
-            conn.execute("INSERT INTO users (subject) VALUES (%s) RETURNING id", (f"ret-{i}",)).fetchone()[0]  # type: ignore[index]
+        inserted = [
+            conn.execute("INSERT INTO users (subject) VALUES (%s) RETURNING id", (f"ret-{i}",)).fetchone()
             for i in range(REGULAR_USERS + 1)
         ]
+        users = [row[0] for row in inserted if row is not None]
         conn.execute(f"CREATE TABLE bench_base (i int PRIMARY KEY, content text, embedding vector({dim}))")
         conn.execute("CREATE TABLE bench_users (k int PRIMARY KEY, id uuid)")
         with conn.cursor() as cur:

@@ -53,6 +53,8 @@ def main() -> None:
         setattr(api.app, "gc", types.SimpleNamespace(collect=gc.collect, freeze=lambda: None))  # noqa: B010
     if args.durability:  # chat turns checkpoint with this durability instead of `exit`
         base_turn = api.turns.turn
+        # The routes' `turn` is swapped in this process only: mypy sees a function replaced by one
+        # of another signature (assignment), called with untyped arguments (arg-type).
 
         def turn(*a: object, **kw: object) -> object:
             return dataclasses.replace(base_turn(*a, **kw), durability=args.durability)  # type: ignore[arg-type]

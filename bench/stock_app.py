@@ -17,7 +17,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, cast
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -56,8 +56,8 @@ def build_graph(settings: Settings) -> StateGraph:
     embeddings = build_embeddings(settings)  # the same simulated embedder
 
     async def detect_emotion(state: State) -> dict[str, Any]:
-        analysis = await analyser.ainvoke(analysis_messages(state["messages"][-1].text))
-        return {"emotion": analysis.emotion.model_dump()}  # type: ignore[union-attr]
+        analysis = cast(TurnAnalysis, await analyser.ainvoke(analysis_messages(state["messages"][-1].text)))
+        return {"emotion": analysis.emotion.model_dump()}
 
     async def retrieve_memories(state: State) -> dict[str, Any]:
         await embeddings.aembed_query(state["messages"][-1].text)
