@@ -163,28 +163,24 @@ def langgraph_json_graphs() -> dict[str, str]:
     return {name: f"./{w.module}:graph" for name, w in WORKFLOWS.items()}
 
 
-def _services_fit_every_workflow(s: Services) -> tuple[object, ...]:
-    """Never called: mypy checks here that the process's container satisfies each workflow's
-    services protocol (the nodes' `Runtime[Context[...Services]]`), which the engine hands it."""
-    chat: ChatServices = s
-    goal_creation: GoalCreationServices = s
-    goal_decomposition: GoalDecompositionServices = s
-    adaptive_mission: AdaptiveMissionServices = s
-    process_missions: ProcessMissionsServices = s
-    narrative_beat: NarrativeBeatServices = s
-    weekly_insights: WeeklyInsightsServices = s
-    personalized_nudge: PersonalizedNudgeServices = s
-    weekly_quests: WeeklyQuestsServices = s
-    nightly_maintenance: NightlyMaintenanceServices = s
-    return (
-        chat,
-        goal_creation,
-        goal_decomposition,
-        adaptive_mission,
-        process_missions,
-        narrative_beat,
-        weekly_insights,
-        personalized_nudge,
-        weekly_quests,
-        nightly_maintenance,
-    )
+class WorkflowServices(
+    ChatServices,
+    GoalCreationServices,
+    GoalDecompositionServices,
+    AdaptiveMissionServices,
+    ProcessMissionsServices,
+    NarrativeBeatServices,
+    WeeklyInsightsServices,
+    PersonalizedNudgeServices,
+    WeeklyQuestsServices,
+    NightlyMaintenanceServices,
+    Protocol,
+):
+    """Every workflow's services protocol at once: what a container must meet for the engine to
+    hand it to any graph's nodes (the process's below; the tests' fakes in tests/support)."""
+
+
+def _services_fit_every_workflow(s: Services) -> WorkflowServices:
+    """Never called: mypy checks here that the process's container meets every workflow's
+    services protocol (the nodes' `Runtime[Context[...Services]]`)."""
+    return s

@@ -26,13 +26,7 @@ from core.errors import NotFound
 from core.settings import Settings
 from domain.ids import stable_id
 from domain.narrative import QuestTrigger
-from nodes.adaptive_mission import AdaptiveMissionServices
-from nodes.chat import ChatServices
-from nodes.goal_creation import GoalCreationServices
-from nodes.goal_decomposition import GoalDecompositionServices
-from nodes.narrative_beat import NarrativeBeatServices
-from nodes.nightly_maintenance import NightlyMaintenanceServices
-from nodes.personalized_nudge import PersonalizedNudgeServices
+from graphs.registry import WorkflowServices
 from nodes.ports import (
     AdaptiveReadsPort,
     GoalsPort,
@@ -47,9 +41,6 @@ from nodes.ports import (
     RunsPort,
     WriteBackPort,
 )
-from nodes.process_missions import ProcessMissionsServices
-from nodes.weekly_insights import WeeklyInsightsServices
-from nodes.weekly_quests import WeeklyQuestsServices
 from services.llm.gateway import ModelGateway
 from services.narrative import beat_notification_key
 from services.nudges import Activity, nudge_id
@@ -1084,27 +1075,6 @@ def fake_services(
     )
 
 
-def _fits_every_workflow(s: FakeServices[ScriptedChatModel]) -> tuple[object, ...]:
-    """Never called: mypy checks here that the fakes satisfy every workflow's protocol."""
-    chat: ChatServices = s
-    goal_creation: GoalCreationServices = s
-    goal_decomposition: GoalDecompositionServices = s
-    adaptive_mission: AdaptiveMissionServices = s
-    process_missions: ProcessMissionsServices = s
-    narrative_beat: NarrativeBeatServices = s
-    weekly_insights: WeeklyInsightsServices = s
-    personalized_nudge: PersonalizedNudgeServices = s
-    weekly_quests: WeeklyQuestsServices = s
-    nightly_maintenance: NightlyMaintenanceServices = s
-    return (
-        chat,
-        goal_creation,
-        goal_decomposition,
-        adaptive_mission,
-        process_missions,
-        narrative_beat,
-        weekly_insights,
-        personalized_nudge,
-        weekly_quests,
-        nightly_maintenance,
-    )
+def _fits_every_workflow(s: FakeServices[ScriptedChatModel]) -> WorkflowServices:
+    """Never called: mypy checks here that the fakes meet every workflow's protocol."""
+    return s
