@@ -389,24 +389,33 @@ class OfflineChatModel(BaseChatModel):
         model_cls: type[BaseModel] = schema
         bound = self.bind(offline_schema=_schema_key(model_cls))
 
-        def parse(message: BaseMessage) -> BaseModel:
-            return model_cls.model_validate_json(message.text)
+        return parsed_as(bound, model_cls, include_raw=include_raw)
 
-        def parse_with_raw(message: BaseMessage) -> dict[str, Any]:
-            try:
-                return {"raw": message, "parsed": parse(message), "parsing_error": None}
-            except ValidationError as exc:  # like langchain: reported, not raised
-                return {"raw": message, "parsed": None, "parsing_error": exc}
 
-        async def aparse(message: BaseMessage) -> BaseModel:
-            return parse(message)
+def parsed_as(
+    bound: Runnable[LanguageModelInput, BaseMessage], model_cls: type[BaseModel], *, include_raw: bool
+) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+    """A model call whose JSON answer is parsed into `model_cls`, as a provider's structured output
+    returns it (with `include_raw`, a parsing error is reported beside the raw message, not raised)."""
 
-        async def aparse_with_raw(message: BaseMessage) -> dict[str, Any]:
-            return parse_with_raw(message)
+    def parse(message: BaseMessage) -> BaseModel:
+        return model_cls.model_validate_json(message.text)
 
-        if include_raw:
-            return bound | RunnableLambda(parse_with_raw, afunc=aparse_with_raw)
-        return bound | RunnableLambda(parse, afunc=aparse)
+    def parse_with_raw(message: BaseMessage) -> dict[str, Any]:
+        try:
+            return {"raw": message, "parsed": parse(message), "parsing_error": None}
+        except ValidationError as exc:  # like langchain: reported, not raised
+            return {"raw": message, "parsed": None, "parsing_error": exc}
+
+    async def aparse(message: BaseMessage) -> BaseModel:
+        return parse(message)
+
+    async def aparse_with_raw(message: BaseMessage) -> dict[str, Any]:
+        return parse_with_raw(message)
+
+    if include_raw:
+        return bound | RunnableLambda(parse_with_raw, afunc=aparse_with_raw)
+    return bound | RunnableLambda(parse, afunc=aparse)
 
 
 # Every workflow's offline answers register themselves on import (kept last: they import

@@ -29,10 +29,11 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda
-from pydantic import BaseModel, PrivateAttr, ValidationError
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, PrivateAttr
 
 from prompts.chat import parse_context_block
+from services.llm.offline import parsed_as
 
 CallKind = Literal["structured", "reply"]
 Answer = BaseModel | str  # a model instance, or raw text (e.g. JSON that fails the schema)
@@ -262,24 +263,7 @@ class ScriptedChatModel(BaseChatModel):
         self._schemas[model_cls.__name__] = model_cls
         bound = self.bind(**{_SCHEMA: model_cls.__name__})
 
-        def parse(message: BaseMessage) -> BaseModel:
-            return model_cls.model_validate_json(message.text)
-
-        def parse_with_raw(message: BaseMessage) -> dict[str, Any]:
-            try:
-                return {"raw": message, "parsed": parse(message), "parsing_error": None}
-            except ValidationError as exc:  # like langchain: reported, not raised
-                return {"raw": message, "parsed": None, "parsing_error": exc}
-
-        async def aparse(message: BaseMessage) -> BaseModel:
-            return parse(message)
-
-        async def aparse_with_raw(message: BaseMessage) -> dict[str, Any]:
-            return parse_with_raw(message)
-
-        if include_raw:
-            return bound | RunnableLambda(parse_with_raw, afunc=aparse_with_raw)
-        return bound | RunnableLambda(parse, afunc=aparse)
+        return parsed_as(bound, model_cls, include_raw=include_raw)
 
     def _override(self, messages: list[BaseMessage], schema: str) -> str | None:
         """A subclass's own answer for this call (None: the scripted ones)."""
