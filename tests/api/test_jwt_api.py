@@ -10,34 +10,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from httpx_sse import aconnect_sse
 
 from api.app import create_app
 from core.settings import Settings
-
-AUD, ISS = "delight-app", "https://auth.delight.test"
+from tests.support.jwks import AUD, ISS, new_key, sign, write_jwks
 
 
 @pytest.fixture(scope="module")
 def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def token(key: rsa.RSAPrivateKey, **claims: object) -> str:
-    now = int(time.time())
-    body = {"sub": "user-jwt-1", "aud": AUD, "iss": ISS, "iat": now, "exp": now + 300, **claims}
-    return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+    return new_key()
 
 
 @pytest.fixture(scope="module")
 def jwks_path(key: rsa.RSAPrivateKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    path: Path = tmp_path_factory.mktemp("jwks") / "jwks.json"
-    path.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]}))
-    return path
+    return write_jwks(key, tmp_path_factory.mktemp("jwks") / "jwks.json")
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +49,13 @@ async def jwt_client(pg_url: str, jwks_path: Path) -> AsyncIterator[httpx.AsyncC
 
 async def test_jwt_subject_is_the_user_and_dev_tokens_are_refused(jwt_client, key) -> None:
     sub = f"auth0|{uuid.uuid4().hex[:10]}"
-    headers = {"Authorization": f"Bearer {token(key, sub=sub)}"}
+    headers = {"Authorization": f"Bearer {sign(key, sub=sub)}"}
     r = await jwt_client.post("/api/v1/chat", json={"message": "My dog is called Pixel"}, headers=headers)
     assert r.status_code == 200
     tid = r.json()["thread_id"]
     assert (await jwt_client.get(f"/api/v1/threads/{tid}/state", headers=headers)).status_code == 200
     # Another subject is another user: the thread is not theirs.
-    other = {"Authorization": f"Bearer {token(key, sub='someone-else')}"}
+    other = {"Authorization": f"Bearer {sign(key, sub='someone-else')}"}
     assert (await jwt_client.get(f"/api/v1/threads/{tid}/state", headers=other)).status_code == 404
     # Dev tokens mean nothing in jwt mode.
     dev = await jwt_client.post(
@@ -87,13 +76,13 @@ async def test_jwt_claims_are_checked(jwt_client, key, claims, detail) -> None:
     r = await jwt_client.post(
         "/api/v1/chat",
         json={"message": "hi"},
-        headers={"Authorization": f"Bearer {token(key, **claims)}"},
+        headers={"Authorization": f"Bearer {sign(key, **claims)}"},
     )
     assert r.status_code == 401 and r.json()["detail"] == detail
 
 
 async def test_companion_stream_accepts_the_query_token(jwt_client, key) -> None:
-    t = token(key, sub=f"browser-{uuid.uuid4().hex[:6]}")
+    t = sign(key, sub=f"browser-{uuid.uuid4().hex[:6]}")
     cid = (
         await jwt_client.post(
             "/api/v1/companion/chat",

@@ -6,19 +6,18 @@ before any model is called; a database `DataError` that still slips through is a
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.app import create_app
 from core.settings import Settings
+from tests.support.jwks import AUD, ISS, new_key, sign, write_jwks
 
 NUL = "\\u0000"  # as it travels in JSON text
 SURROGATE = "\\ud800"
@@ -190,26 +189,19 @@ async def test_database_data_error_is_422_without_echo(app, client, services, la
 
 # --- JWT claims ------------------------------------------------------------------------------------
 
-AUD, ISS = "delight-app", "https://auth.delight.test"
-
 
 @pytest.fixture(scope="module")
 def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return new_key()
 
 
 def token(key: rsa.RSAPrivateKey, sub: str) -> str:
-    now = int(time.time())
-    body = {"sub": sub, "aud": AUD, "iss": ISS, "iat": now, "exp": now + 300}
-    return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+    return sign(key, sub=sub)
 
 
 @pytest.fixture(scope="module")
 def jwks_path(key: rsa.RSAPrivateKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    path: Path = tmp_path_factory.mktemp("jwks") / "jwks.json"
-    path.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]}))
-    return path
+    return write_jwks(key, tmp_path_factory.mktemp("jwks") / "jwks.json")
 
 
 @pytest.fixture(scope="module")
