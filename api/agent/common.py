@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from langgraph.types import StateSnapshot
@@ -50,11 +51,18 @@ def workflow_of(assistant: str) -> str:
     return workflow
 
 
-def valid_uuid(value: str, what: str) -> str:
+def refuse(field: str, message: str, where: str = "body") -> RequestValidationError:
+    """A 422 naming the refused input, in the service's 422 body (`detail` and `errors`), as
+    FastAPI's own validation answers it."""
+    loc = (where, *field.split(".")) if field else (where,)
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": message}])
+
+
+def valid_uuid(value: str, what: str, field: str, where: str = "path") -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise HTTPException(422, f"Invalid {what}: must be a UUID") from None
+        raise refuse(field, f"not a valid {what}: must be a UUID", where) from None
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,7 @@ ThreadsDep = Annotated[ThreadStore, Depends(thread_store)]
 
 
 async def owned_thread(store: ThreadStore, thread_id: str, user: User) -> dict[str, Any]:
-    row = await store.get(valid_uuid(thread_id, "thread ID"), user.id)
+    row = await store.get(valid_uuid(thread_id, "thread ID", "thread_id"), user.id)
     if row is None:
         raise HTTPException(404, f"Thread {thread_id} not found")
     return row
@@ -101,7 +109,7 @@ def json(body: Any, status_code: int = 200, headers: dict[str, str] | None = Non
 def no_nul(value: Any, field: str) -> None:
     """Postgres text and jsonb cannot hold NUL: refuse it here, before anything is written."""
     if value is not None and b"\\u0000" in orjson.dumps(value, default=str):
-        raise HTTPException(422, f"{field}: NUL characters (\\u0000) are not accepted")
+        raise refuse(field, "NUL characters (\\u0000) are not accepted")
 
 
 # --- wire shapes -----------------------------------------------------------------------------
