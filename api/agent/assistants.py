@@ -10,20 +10,22 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, WithJsonSchema
 
 from api.agent.common import CallerDep, assistant_id, json, refuse, workflow_of
 from api.agent.models import (
     PAGINATION,
+    AgentBody,
     Assistant,
     AssistantFields,
     Graph,
     GraphSchema,
     GraphSchemaNoId,
+    Int,
+    JsonObject,
     documented,
 )
 from api.deps import Graphs
-from api.schemas import Strict
 from graphs.registry import WORKFLOWS
 from nodes.context import HOST_SET
 
@@ -49,19 +51,19 @@ READ_ONLY = (
 SINCE = datetime.now(UTC)  # when this process registered them
 
 
-class AssistantSearch(Strict):
-    metadata: dict[str, Any] | None = None
+class AssistantSearch(AgentBody):
+    metadata: JsonObject | None = None
     graph_id: str | None = None
     name: str | None = None
-    limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    limit: Int = Field(10, ge=1, le=1000)
+    offset: Int = Field(0, ge=0)
     sort_by: Literal["assistant_id", "created_at", "updated_at", "name", "graph_id"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[AssistantField] | None = None
 
 
-class AssistantCount(Strict):
-    metadata: dict[str, Any] | None = None
+class AssistantCount(AgentBody):
+    metadata: JsonObject | None = None
     graph_id: str | None = None
     name: str | None = None
 
@@ -126,6 +128,14 @@ async def get_assistant(assistant: str, caller: CallerDep) -> Response:
     return json(assistant_body(workflow_of(assistant)))
 
 
+XRAY = WithJsonSchema(
+    {
+        "anyOf": [{"type": "boolean"}, {"type": "integer", "minimum": 1}],
+        "description": "Draw subgraphs: `true` (all levels), `false`, or how many levels deep.",
+    }
+)
+
+
 def _xray(value: str | None) -> bool | int:
     if value in (None, "", "false", "False"):
         return False
@@ -142,7 +152,7 @@ def _xray(value: str | None) -> bool | int:
 
 @router.get("/assistants/{assistant}/graph", response_model=Graph, responses=documented(404))
 async def get_assistant_graph(
-    assistant: str, graphs: Graphs, caller: CallerDep, xray: Annotated[str | None, Query()] = None
+    assistant: str, graphs: Graphs, caller: CallerDep, xray: Annotated[str | None, Query(), XRAY] = None
 ) -> Response:
     """The drawable graph (`graph.get_graph(xray=...).to_json()`), as Studio draws it."""
     drawn = graphs[workflow_of(assistant)].get_graph(xray=_xray(xray)).to_json()

@@ -9,9 +9,12 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import Strict as Strict_
+from typing_extensions import TypeAliasType
 
 from api.errors import ErrorBody, responses
+from api.schemas import Strict
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
@@ -27,14 +30,45 @@ def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
     return responses(*sorted({401, 422, *codes}))
 
 
+class AgentBody(Strict):
+    """A request body of the Agent Server API: unknown fields are refused."""
+
+
+def no_coercion(value: Any) -> Any:
+    # JSON says what a number is: `false` is no offset and `"10"` no limit (pydantic would read both).
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a JSON number")
+    return value
+
+
+# JSON values as the service stores them (Postgres jsonb) and answers them again (orjson): text
+# without NUL, numbers within 64-bit integers (jsonb writes 1e300 as a 301-digit integer, which
+# no answer could carry).
+# The bounds are powers of two, so the published document (which writes them as doubles) says
+# exactly the same.
+MAX_NUMBER = 2**63
+Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+Int64 = Annotated[int, Strict_(), Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
+Number = Annotated[float, Strict_(), Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
+JsonValue = TypeAliasType(
+    "JsonValue",
+    "bool | Int64 | Number | Text | list[JsonValue] | JsonObject | None",
+)
+# Keys are text too: keys that are not (NUL) are refused, not left unconstrained.
+JsonObject = Annotated[dict[Text, JsonValue], Field(json_schema_extra={"additionalProperties": False})]
+Int = Annotated[int, BeforeValidator(no_coercion)]
+Float = Annotated[float, BeforeValidator(no_coercion)]
+Bool = Annotated[bool, Strict_()]
+
+
 NotServed = Literal["null", "empty object", "empty list", "false", "zero", "empty string"]
 _NOT_SERVED: dict[str, dict[str, Any]] = {
     "null": {"type": "null"},
     "empty object": {"type": ["object", "null"], "maxProperties": 0},
     "empty list": {"type": ["array", "null"], "maxItems": 0},
     "false": {"enum": [False, None]},
-    "zero": {"type": ["number", "null"], "minimum": 0, "maximum": 0},
-    "empty string": {"type": ["string", "null"], "maxLength": 0},
+    "zero": {"enum": [0, None]},
+    "empty string": {"enum": ["", None]},
 }
 
 

@@ -16,7 +16,7 @@ import orjson
 from fastapi import APIRouter, Body, Header, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import Field, TypeAdapter, ValidationError, WithJsonSchema
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, WithJsonSchema
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from api.agent.common import (
@@ -35,19 +35,25 @@ from api.agent.common import (
 from api.agent.models import (
     RUN_RESULT,
     SSE,
+    AgentBody,
+    Bool,
+    Float,
+    JsonObject,
+    JsonValue,
     Run,
     RunFields,
     RunId,
     RunStatus,
     StreamMode,
+    Text,
     ThreadId,
     documented,
+    no_coercion,
     not_served,
 )
 from api.agent.threads import CheckpointRef
 from api.deps import Graphs, Runs, Svc
 from api.runs import last_event_id
-from api.schemas import Strict
 from api.sse import NO_BUFFERING
 from engine import Engine, RunRequest
 from engine.events import END, ERROR, METADATA, dumps
@@ -67,9 +73,9 @@ KEEPALIVE_S = 5.0
 _background: set[asyncio.Task[Any]] = set()  # cancels started by a client's disconnect
 
 
-class RunCommand(Strict):
-    resume: Any = None
-    update: dict[str, Any] | None = None
+class RunCommand(AgentBody):
+    resume: JsonValue = None
+    update: JsonObject | None = None
     goto: str | list[str] | None = None
 
 
@@ -88,40 +94,42 @@ BodyModes = Annotated[
 ]
 
 
-class RunConfig(Strict):
+class RunConfig(AgentBody):
     configurable: Annotated[dict[str, Any] | None, not_served("empty object", SET_BY_SERVICE)] = None
-    recursion_limit: int | None = Field(None, ge=1, le=MAX_RECURSION)
+    recursion_limit: (
+        Annotated[Annotated[int, Field(ge=1, le=MAX_RECURSION)], BeforeValidator(no_coercion)] | None
+    ) = None
     tags: Annotated[list[str] | None, not_served("empty list", "run tags")] = None
     metadata: Annotated[dict[str, Any] | None, not_served("empty object", "use the run's `metadata`")] = None
 
 
-class RunCreate(Strict):
+class RunCreate(AgentBody):
     """A run, as the SDKs send it. Fields this service does not serve answer 422 by name."""
 
     assistant_id: str
-    input: Any = None
+    input: JsonValue = None
     command: RunCommand | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     config: RunConfig | None = None
     context: Annotated[dict[str, Any] | None, not_served("empty object", SET_BY_SERVICE)] = None
-    checkpoint_id: str | None = None
+    checkpoint_id: Text | None = None
     checkpoint: CheckpointRef | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
     stream_mode: BodyModes = None
-    stream_subgraphs: bool | None = False
-    stream_resumable: bool | None = False
+    stream_subgraphs: Bool | None = False
+    stream_resumable: Bool | None = False
     multitask_strategy: Literal["reject", "rollback", "interrupt", "enqueue"] | None = None
     if_not_exists: Literal["create", "reject"] | None = None
     durability: Literal["sync", "async", "exit"] | None = None
-    checkpoint_during: bool | None = None
+    checkpoint_during: Bool | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
     on_completion: Literal["delete", "keep"] | None = None
     webhook: Annotated[str | None, not_served("empty string", "webhooks")] = None
     feedback_keys: Annotated[list[str] | None, not_served("empty list", "LangSmith feedback")] = None
-    after_seconds: Annotated[float | None, not_served("zero", "delayed runs")] = None
+    after_seconds: Annotated[Float | None, not_served("zero", "delayed runs")] = None
     langsmith_tracer: Annotated[dict[str, Any] | None, not_served("empty object", "LangSmith tracing")] = None
-    strict_resume: Annotated[bool | None, not_served("false", "strict resume")] = None
+    strict_resume: Annotated[Bool | None, not_served("false", "strict resume")] = None
 
 
 # The same run, as each route takes it: the fields a route does not serve are documented as such.
@@ -536,8 +544,12 @@ async def list_runs(
     svc: Svc,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
-    status: Annotated[RunStatus | None, Query()] = None,
-    select: Annotated[list[RunField] | None, Query()] = None,
+    status: Annotated[RunStatus | None, Query(), WithJsonSchema({"enum": list(get_args(RunStatus))})] = None,
+    select: Annotated[
+        list[RunField] | None,
+        Query(description="The run fields to answer; all when absent."),
+        WithJsonSchema({"type": "array", "items": {"enum": list(get_args(RunField))}}),
+    ] = None,
 ) -> Response:
     row = await owned_thread(store, thread_id, caller.user)
     runs = [

@@ -29,6 +29,11 @@ from api.agent.common import (
 )
 from api.agent.models import (
     PAGINATION,
+    AgentBody,
+    Bool,
+    Int,
+    JsonObject,
+    Text,
     Thread,
     ThreadFields,
     ThreadId,
@@ -38,7 +43,6 @@ from api.agent.models import (
     not_served,
 )
 from api.deps import Graphs, Runs, Svc
-from api.schemas import Strict
 from engine.wire import checkpoint_ref
 from services.threads import ThreadStore
 
@@ -63,61 +67,61 @@ NoTtl = Annotated[dict[str, Any] | None, not_served("empty object", "threads are
 NoValues = Annotated[dict[str, Any] | None, not_served("empty object", "search by state values")]
 
 
-class ThreadCreate(Strict):
+class ThreadCreate(AgentBody):
     thread_id: ThreadId | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     if_exists: Literal["raise", "do_nothing"] | None = None
     ttl: NoTtl = None
     supersteps: Annotated[list[Any] | None, not_served("empty list", "update the state instead")] = None
 
 
-class ThreadSearch(Strict):
+class ThreadSearch(AgentBody):
     ids: list[ThreadId] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     values: NoValues = None
     status: Status | None = None
-    limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    limit: Int = Field(10, ge=1, le=1000)
+    offset: Int = Field(0, ge=0)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[ThreadField] | None = None
     extract: Annotated[dict[str, str] | None, not_served("empty object", "extracting values")] = None
 
 
-class ThreadCount(Strict):
-    metadata: dict[str, Any] | None = None
+class ThreadCount(AgentBody):
+    metadata: JsonObject | None = None
     values: NoValues = None
     status: Status | None = None
 
 
-class ThreadPatch(Strict):
-    metadata: dict[str, Any] | None = None
+class ThreadPatch(AgentBody):
+    metadata: JsonObject | None = None
     ttl: NoTtl = None
 
 
-class CheckpointRef(Strict):
-    thread_id: str | None = None
-    checkpoint_ns: str = ""
-    checkpoint_id: str | None = None
-    checkpoint_map: dict[str, Any] | None = None
+class CheckpointRef(AgentBody):
+    thread_id: Text | None = Field(None, description="This thread's id, if given.")
+    checkpoint_ns: Text = ""
+    checkpoint_id: Text | None = None
+    checkpoint_map: JsonObject | None = None
 
 
-class StateUpdate(Strict):
-    values: dict[str, Any] | None = None
+class StateUpdate(AgentBody):
+    values: JsonObject | None = None
     as_node: str | None = None
     checkpoint: CheckpointRef | None = None
-    checkpoint_id: str | None = None
+    checkpoint_id: Text | None = None
 
 
-class StateAt(Strict):
+class StateAt(AgentBody):
     checkpoint: CheckpointRef
-    subgraphs: bool = False
+    subgraphs: Bool = False
 
 
-class HistorySearch(Strict):
-    limit: int = Field(10, ge=1, le=1000)
+class HistorySearch(AgentBody):
+    limit: Int = Field(10, ge=1, le=1000)
     before: CheckpointRef | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     checkpoint: CheckpointRef | None = None
 
 
@@ -191,7 +195,9 @@ async def with_values(
 async def create_thread(body: ThreadCreate, caller: CallerDep, store: ThreadsDep, graphs: Graphs) -> Response:
     unsupported(ttl=body.ttl, supersteps=body.supersteps)
     no_nul(body.metadata, "metadata")
-    thread_id = valid_uuid(body.thread_id, "thread ID", "thread_id", "body") if body.thread_id else None
+    thread_id = (
+        valid_uuid(body.thread_id, "thread ID", "thread_id", "body") if body.thread_id is not None else None
+    )
     metadata, graph = graph_filter(body.metadata or {}, strict=True)
     thread_id = thread_id or str(uuid.uuid4())
     row = await store.create(thread_id, caller.user.id, metadata or {}, graph)
@@ -280,14 +286,13 @@ async def delete_thread(
 
 
 async def _state(
-    store: ThreadStore,
     graphs: dict[str, CompiledStateGraph],
-    caller: CallerDep,
-    thread_id: ThreadId,
+    row: dict[str, Any],
     config: RunnableConfig | None,
     subgraphs: bool,
 ) -> Response:
-    row = await owned_thread(store, thread_id, caller.user)
+    """The state of the caller's thread `row` (found first: another's thread is 404 whatever the
+    checkpoint asked for)."""
     graph = graph_of(graphs, row)
     if graph is None:  # no run yet: an empty state, as `langgraph dev` answers
         return json({"values": {}, "next": [], "tasks": [], "metadata": None, "created_at": None,
@@ -309,7 +314,8 @@ async def get_state(
     graphs: Graphs,
     subgraphs: Annotated[bool, Query()] = False,
 ) -> Response:
-    return await _state(store, graphs, caller, thread_id, None, subgraphs)
+    row = await owned_thread(store, thread_id, caller.user)
+    return await _state(graphs, row, None, subgraphs)
 
 
 @router.get(
@@ -323,16 +329,16 @@ async def get_state_at(
     graphs: Graphs,
     subgraphs: Annotated[bool, Query()] = False,
 ) -> Response:
-    tid = valid_uuid(thread_id, "thread ID", "thread_id")
-    return await _state(store, graphs, caller, thread_id, config_at(tid, None, checkpoint_id), subgraphs)
+    row = await owned_thread(store, thread_id, caller.user)
+    return await _state(graphs, row, config_at(row["id"], None, checkpoint_id), subgraphs)
 
 
 @router.post("/threads/{thread_id}/state/checkpoint", response_model=ThreadState, responses=documented(404))
 async def post_state_at(
     thread_id: ThreadId, body: StateAt, caller: CallerDep, store: ThreadsDep, graphs: Graphs
 ) -> Response:
-    tid = valid_uuid(thread_id, "thread ID", "thread_id")
-    return await _state(store, graphs, caller, thread_id, config_at(tid, body.checkpoint), body.subgraphs)
+    row = await owned_thread(store, thread_id, caller.user)
+    return await _state(graphs, row, config_at(row["id"], body.checkpoint), body.subgraphs)
 
 
 @router.post(
