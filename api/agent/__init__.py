@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 
 from api.agent import assistants, meta, runs, threads
+from api.errors import ErrorBody
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -48,8 +49,23 @@ def _not_allowed(methods: set[str]) -> Callable[[], Awaitable[None]]:
     return not_allowed
 
 
+UNPARSABLE = {"model": ErrorBody, "description": "The body is not UTF-8 text."}
+
+
+def document_unparsable_bodies(routers: Iterable[APIRouter]) -> None:
+    """A body that is not UTF-8 never reaches the route: FastAPI answers 400 before parsing it.
+    Say so on every operation that takes a body."""
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and route.body_field is not None:
+                route.responses.setdefault(
+                    400, {"model": ErrorBody, "description": "The body is not UTF-8 text."}
+                )
+
+
 # meta last: its not-served paths must not shadow served ones; the guards first.
 _SERVED = (assistants.router, threads.router, runs.router, meta.router)
+document_unparsable_bodies(_SERVED)
 ROUTERS = (method_guards(_SERVED), *_SERVED)
 
 __all__ = ["ROUTERS"]

@@ -18,6 +18,7 @@ from api.agent.models import (
     AgentBody,
     Assistant,
     AssistantFields,
+    Flag,
     Graph,
     GraphSchema,
     GraphSchemaNoId,
@@ -205,7 +206,7 @@ async def get_assistant_subgraphs(
     graphs: Graphs,
     caller: CallerDep,
     namespace: str | None = None,
-    recurse: Annotated[bool, Query()] = False,
+    recurse: Annotated[Flag, Query()] = False,
 ) -> Response:
     graph = graphs[workflow_of(assistant)]
     found = {

@@ -56,6 +56,20 @@ JsonValue = TypeAliasType(
 )
 # Keys are text too: keys that are not (NUL) are refused, not left unconstrained.
 JsonObject = Annotated[dict[Text, JsonValue], Field(json_schema_extra={"additionalProperties": False})]
+
+
+def _query_flag(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in ("true", "false", "1", "0"):
+            raise ValueError("Input should be true, false, 1 or 0")
+        return value in ("true", "1")
+    return value
+
+
+# A query flag as the SDKs send it: `true`/`false` (JS, httpx) or `1`/`0` (the Python SDK's cancel).
+Flag = Annotated[
+    bool, BeforeValidator(_query_flag), WithJsonSchema({"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}]})
+]
 Int = Annotated[int, BeforeValidator(no_coercion)]
 Float = Annotated[float, BeforeValidator(no_coercion)]
 Bool = Annotated[bool, Strict_()]

@@ -37,6 +37,7 @@ from api.agent.models import (
     SSE,
     AgentBody,
     Bool,
+    Flag,
     Float,
     JsonObject,
     JsonValue,
@@ -577,7 +578,7 @@ async def join_run(
     svc: Svc,
     graphs: Graphs,
     engine: Runs,
-    cancel_on_disconnect: Annotated[bool, Query()] = False,
+    cancel_on_disconnect: Annotated[Flag, Query()] = False,
 ) -> StreamingResponse:
     record = await _owned_run(svc, caller, thread_id, run_id)
     return waited(engine, graphs, record, cancel_on_disconnect=cancel_on_disconnect)
@@ -595,7 +596,7 @@ async def join_stream(
     svc: Svc,
     engine: Runs,
     stream_mode: Modes = None,
-    cancel_on_disconnect: Annotated[bool, Query()] = False,
+    cancel_on_disconnect: Annotated[Flag, Query()] = False,
     last_event: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
     """The run's events after `Last-Event-ID` (all of them without one, or with `-1`), live
@@ -630,7 +631,7 @@ async def cancel_run(
     svc: Svc,
     graphs: Graphs,
     engine: Runs,
-    wait: Annotated[bool, Query()] = False,
+    wait: Annotated[Flag, Query()] = False,
     action: Annotated[Literal["interrupt", "rollback"], Query()] = "interrupt",
 ) -> Response:
     """`interrupt` keeps what the run did and stops it at its next step; `rollback` stops it now

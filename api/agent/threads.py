@@ -31,6 +31,7 @@ from api.agent.models import (
     PAGINATION,
     AgentBody,
     Bool,
+    Flag,
     Int,
     JsonObject,
     Text,
@@ -162,7 +163,10 @@ def config_at(thread_id: str, ref: CheckpointRef | None, checkpoint_id: str | No
     conf: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
     if ref is not None:
         if ref.thread_id is not None and ref.thread_id != thread_id:
-            raise refuse("checkpoint.thread_id", "not this thread")
+            # Another thread's checkpoint is not in this one (the same answer as an unknown id).
+            raise HTTPException(
+                404, f"Checkpoint of thread {ref.thread_id!r} not found in thread {thread_id}"
+            )
         conf["checkpoint_ns"] = ref.checkpoint_ns
         if ref.checkpoint_id:
             conf["checkpoint_id"] = ref.checkpoint_id
@@ -312,7 +316,7 @@ async def get_state(
     caller: CallerDep,
     store: ThreadsDep,
     graphs: Graphs,
-    subgraphs: Annotated[bool, Query()] = False,
+    subgraphs: Annotated[Flag, Query()] = False,
 ) -> Response:
     row = await owned_thread(store, thread_id, caller.user)
     return await _state(graphs, row, None, subgraphs)
@@ -327,7 +331,7 @@ async def get_state_at(
     caller: CallerDep,
     store: ThreadsDep,
     graphs: Graphs,
-    subgraphs: Annotated[bool, Query()] = False,
+    subgraphs: Annotated[Flag, Query()] = False,
 ) -> Response:
     row = await owned_thread(store, thread_id, caller.user)
     return await _state(graphs, row, config_at(row["id"], None, checkpoint_id), subgraphs)
