@@ -14,6 +14,7 @@ from pydantic import Field, TypeAdapter, WithJsonSchema
 
 from api.agent.common import CallerDep, assistant_id, json, refuse, workflow_of
 from api.agent.models import (
+    MAX_OFFSET,
     PAGINATION,
     AgentBody,
     Assistant,
@@ -57,7 +58,7 @@ class AssistantSearch(AgentBody):
     graph_id: str | None = None
     name: str | None = None
     limit: Int = Field(10, ge=1, le=1000)
-    offset: Int = Field(0, ge=0)
+    offset: Int = Field(0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["assistant_id", "created_at", "updated_at", "name", "graph_id"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[AssistantField] | None = None

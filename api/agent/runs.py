@@ -33,6 +33,7 @@ from api.agent.common import (
     workflow_of,
 )
 from api.agent.models import (
+    MAX_OFFSET,
     RUN_RESULT,
     SSE,
     AgentBody,
@@ -544,7 +545,7 @@ async def list_runs(
     store: ThreadsDep,
     svc: Svc,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: Annotated[RunStatus | None, Query(), WithJsonSchema({"enum": list(get_args(RunStatus))})] = None,
     select: Annotated[
         list[RunField] | None,

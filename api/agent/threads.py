@@ -28,6 +28,7 @@ from api.agent.common import (
     workflow_of,
 )
 from api.agent.models import (
+    MAX_OFFSET,
     PAGINATION,
     AgentBody,
     Bool,
@@ -82,7 +83,7 @@ class ThreadSearch(AgentBody):
     values: NoValues = None
     status: Status | None = None
     limit: Int = Field(10, ge=1, le=1000)
-    offset: Int = Field(0, ge=0)
+    offset: Int = Field(0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[ThreadField] | None = None
