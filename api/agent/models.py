@@ -53,6 +53,8 @@ MAX_NUMBER = 2**63
 Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 Int64 = Annotated[int, Strict_(), Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
 Number = Annotated[float, Strict_(), Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
+
+
 def _keys_are_text(schema: dict[str, Any]) -> None:
     # pydantic says it as patternProperties; JSON Schema's own word is propertyNames (and test
     # generators draw from it far faster).
