@@ -11,10 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from pydantic import Strict as Strict_
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from api.errors import ErrorBody, responses
 from api.schemas import Strict
+from core.text import unstorable
 
 # Pages start at most this far in (Postgres' OFFSET is a bigint; no list here is near this long).
 MAX_OFFSET = 2**31
@@ -45,11 +47,10 @@ def no_coercion(value: Any) -> Any:
 
 
 # JSON values as the service stores them (Postgres jsonb) and answers them again (orjson): text
-# without NUL, numbers within 64-bit integers (jsonb writes 1e300 as a 301-digit integer, which
-# no answer could carry).
-# The bounds are powers of two, so the published document (which writes them as doubles) says
-# exactly the same.
-MAX_NUMBER = 2**63
+# without NUL, numbers within ±2^62. jsonb keeps a number as the decimal its JSON text says
+# (1e300 becomes a 301-digit integer, -9.223372036854776e18 one just past 64 bits), which orjson
+# cannot write back; 2^62 leaves room for that rounding and is exact in the published document.
+MAX_NUMBER = 2**62
 Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 Int64 = Annotated[int, Strict_(), Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
 Number = Annotated[float, Strict_(), Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
@@ -64,10 +65,33 @@ def _keys_are_text(schema: dict[str, Any]) -> None:
 
 JsonValue = TypeAliasType(
     "JsonValue",
-    "bool | Int64 | Number | Text | list[JsonValue] | JsonObject | None",
+    "bool | Int64 | Number | Text | list[JsonValue] | _Object | None",
 )
 # Keys are text too: keys that are not (NUL) are refused, not left unconstrained.
-JsonObject = Annotated[dict[Text, JsonValue], Field(json_schema_extra=_keys_are_text)]
+_Object = Annotated[dict[Text, JsonValue], Field(json_schema_extra=_keys_are_text)]
+
+
+def _json_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return unstorable(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return None if -MAX_NUMBER <= value <= MAX_NUMBER else f"numbers must lie within ±2^62, not {value}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if problem := (isinstance(key, str) and unstorable(key)) or _json_problem(item):
+            return problem
+    return None
+
+
+def _storable_json(value: Any) -> Any:
+    # One clear reason for the whole value (the union below would list one per JSON type).
+    if (problem := _json_problem(value)) is not None:
+        raise PydanticCustomError("unstorable_json", problem)
+    return value
+
+
+JsonData = Annotated[JsonValue, BeforeValidator(_storable_json)]
+JsonObject = Annotated[_Object, BeforeValidator(_storable_json)]
 
 
 def _query_flag(value: Any) -> Any:

@@ -40,8 +40,8 @@ from api.agent.models import (
     Bool,
     Flag,
     Float,
+    JsonData,
     JsonObject,
-    JsonValue,
     Run,
     RunFields,
     RunId,
@@ -76,7 +76,7 @@ _background: set[asyncio.Task[Any]] = set()  # cancels started by a client's dis
 
 
 class RunCommand(AgentBody):
-    resume: JsonValue = None
+    resume: JsonData = None
     update: JsonObject | None = None
     goto: str | list[str] | None = None
 
@@ -109,7 +109,7 @@ class RunCreate(AgentBody):
     """A run, as the SDKs send it. Fields this service does not serve answer 422 by name."""
 
     assistant_id: str
-    input: JsonValue = None
+    input: JsonData = None
     command: RunCommand | None = None
     metadata: JsonObject | None = None
     config: RunConfig | None = None

@@ -70,7 +70,7 @@ def _threads(http: httpx.Client) -> int:
     return int(http.post("/threads/count", json={}).json())
 
 
-@pytest.mark.parametrize("number", [2**70, 1e300, -(2**64)])
+@pytest.mark.parametrize("number", [2**70, 1e300, -(2**64), -9.223372036854776e18])
 def test_a_number_no_answer_could_carry_is_refused_before_anything_is_written(
     http: httpx.Client, number: float
 ) -> None:
