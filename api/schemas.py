@@ -169,9 +169,9 @@ class BeatRequest(Strict):
 
 
 class InsightRequest(Strict):
-    # A plain str: the pattern admits nothing Postgres cannot store, and the schema shows it
-    # (pydantic leaves a pattern after `Text`'s validator out of the schema).
-    week: Annotated[str, Field(pattern=r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")] | None = Field(
+    # `Storable` after the pattern: the schema shows the pattern (see `Text`), and the text
+    # check still runs first.
+    week: Annotated[str, Field(pattern=r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$"), Storable] | None = Field(
         None, description="ISO week, e.g. 2026-W48"
     )
 
@@ -215,6 +215,7 @@ class HistoryMessage(Out):
     role: str
     content: str
     timestamp: Timestamp
+    # Absent (not null) when the turn completed: the route leaves unset fields out.
     status: str | None = Field(None, description="Present when the turn did not complete")
 
 

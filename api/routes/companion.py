@@ -65,7 +65,7 @@ async def companion_stream(
     return sse(events())
 
 
-@router.get("/history", response_model=CompanionHistory)
+@router.get("/history", response_model=CompanionHistory, response_model_exclude_unset=True)
 async def companion_history(
     user: CurrentUser, svc: Svc, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> dict[str, list[dict]]:
