@@ -58,11 +58,11 @@ def refuse(field: str, message: str, where: str = "body") -> RequestValidationEr
     return RequestValidationError([{"type": "value_error", "loc": loc, "msg": message}])
 
 
-def valid_uuid(value: str, what: str, field: str, where: str = "path") -> str:
+def valid_uuid(value: str, what: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise refuse(field, f"not a valid {what}: must be a UUID", where) from None
+        raise HTTPException(422, f"Invalid {what}: must be a UUID") from None
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ ThreadsDep = Annotated[ThreadStore, Depends(thread_store)]
 
 
 async def owned_thread(store: ThreadStore, thread_id: str, user: User) -> dict[str, Any]:
-    row = await store.get(valid_uuid(thread_id, "thread ID", "thread_id"), user.id)
+    row = await store.get(valid_uuid(thread_id, "thread ID"), user.id)
     if row is None:
         raise HTTPException(404, f"Thread {thread_id} not found")
     return row

@@ -317,7 +317,7 @@ async def _thread_run(
     thread_id: str,
     **options: Any,
 ) -> RunRequest:
-    tid = valid_uuid(thread_id, "thread ID", "thread_id")
+    tid = valid_uuid(thread_id, "thread ID")
     if body.on_completion is not None:
         raise refuse("on_completion", "on_completion applies to stateless runs (/runs/...) only")
     row = await store.get(tid, caller.user.id)
@@ -458,8 +458,8 @@ def waited(
 
 
 async def _owned_run(svc: Svc, caller: Caller, thread_id: str, run_id: str) -> RunRecord:
-    tid = valid_uuid(thread_id, "thread ID", "thread_id")
-    record = await svc.runs.get(uuid.UUID(valid_uuid(run_id, "run ID", "run_id")), caller.user.id)  # else 404
+    tid = valid_uuid(thread_id, "thread ID")
+    record = await svc.runs.get(uuid.UUID(valid_uuid(run_id, "run ID")), caller.user.id)  # else 404
     if record.thread_id != tid:
         raise HTTPException(404, f"Run {run_id} not found")
     return record
@@ -649,8 +649,8 @@ async def delete_run(thread_id: ThreadId, run_id: RunId, caller: CallerDep, stor
     """Forgets a finished run's record; the thread's state keeps what it did (a thread's history
     is its checkpoints). A pending or running run is 409: cancel it first."""
     outcome = await store.delete_run(
-        valid_uuid(thread_id, "thread ID", "thread_id"),
-        uuid.UUID(valid_uuid(run_id, "run ID", "run_id")),
+        valid_uuid(thread_id, "thread ID"),
+        uuid.UUID(valid_uuid(run_id, "run ID")),
         caller.user.id,
     )
     if outcome == "missing":

@@ -200,9 +200,7 @@ async def with_values(
 async def create_thread(body: ThreadCreate, caller: CallerDep, store: ThreadsDep, graphs: Graphs) -> Response:
     unsupported(ttl=body.ttl, supersteps=body.supersteps)
     no_nul(body.metadata, "metadata")
-    thread_id = (
-        valid_uuid(body.thread_id, "thread ID", "thread_id", "body") if body.thread_id is not None else None
-    )
+    thread_id = valid_uuid(body.thread_id, "thread ID") if body.thread_id is not None else None
     metadata, graph = graph_filter(body.metadata or {}, strict=True)
     thread_id = thread_id or str(uuid.uuid4())
     row = await store.create(thread_id, caller.user.id, metadata or {}, graph)
@@ -224,7 +222,7 @@ async def search_threads(
 ) -> Response:
     unsupported(values=body.values, extract=body.extract)
     metadata, graph = graph_filter(body.metadata)
-    ids = [valid_uuid(i, "thread ID", "ids", "body") for i in body.ids] if body.ids is not None else None
+    ids = [valid_uuid(i, "thread ID") for i in body.ids] if body.ids is not None else None
     rows = await store.search(
         caller.user.id,
         metadata=metadata,
