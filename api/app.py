@@ -13,14 +13,17 @@ from typing import Any
 import psycopg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import agent
+from api import agent, openapi
+from api.errors import UNAVAILABLE_RETRY_S
 from api.limits import CLOSE, RequestLimits
 from api.routes import (
     admin,
@@ -61,7 +64,6 @@ from services.container import Services
 log = get_logger("delight.api")
 
 STATIC = Path(__file__).parent / "static"
-UNAVAILABLE_RETRY_S = 2  # Retry-After of a 503: a database or model hiccup
 
 
 def _problem(e: dict) -> dict[str, str]:
@@ -188,6 +190,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers = {"Retry-After": str(UNAVAILABLE_RETRY_S)}
         return JSONResponse({"detail": err.message}, status_code=code, headers=headers)
 
+    # A route's own 422 (`HTTPException(422, ...)`) answers the same shape as every other 422,
+    # its `detail` unchanged; the route's message names the input.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code == 422:
+            body = {"detail": str(err.detail), "errors": [{"field": "request", "message": str(err.detail)}]}
+            return JSONResponse(body, status_code=422, headers=err.headers)
+        return await http_exception_handler(request, err)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
         return invalid([_problem(e) for e in err.errors()])
@@ -242,4 +253,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in agent.ROUTERS:  # the Agent Server API, at the root
         app.include_router(router)
+    openapi.install(app)
     return app

@@ -39,6 +39,8 @@ DESCRIPTIONS: dict[int, str] = {
     503: "The database or the model is unavailable; retry after `Retry-After` seconds.",
 }
 
+UNAVAILABLE_RETRY_S = 2  # Retry-After of a 503: a database or model hiccup
+
 RETRY_AFTER: dict[str, Any] = {
     "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
 }

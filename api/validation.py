@@ -24,8 +24,11 @@ def _storable(value: object) -> object:
     return value
 
 
-Text = Annotated[str, BeforeValidator(_storable)]
-"""A request string Postgres can store: no NUL, no unpaired surrogate."""
+Storable = BeforeValidator(_storable)
+Text = Annotated[str, Storable]
+"""A request string Postgres can store: no NUL, no unpaired surrogate. With constraints inside a
+`Annotated[..., Field(...)] | None`, write `Annotated[str, Field(...), Storable]`: pydantic leaves
+constraints placed after `Text`'s validator out of the JSON schema."""
 
 
 def invalid(problems: list[dict[str, str]]) -> JSONResponse:

@@ -7,14 +7,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, WithJsonSchema
 
-from api.agent.common import CallerDep, assistant_id, json, workflow_of
+from api.agent.common import CallerDep, assistant_id, json, refuse, workflow_of
+from api.agent.models import (
+    MAX_OFFSET,
+    PAGINATION,
+    AgentBody,
+    Assistant,
+    AssistantFields,
+    Flag,
+    Graph,
+    GraphSchema,
+    GraphSchemaNoId,
+    Int,
+    JsonObject,
+    documented,
+)
 from api.deps import Graphs
-from api.schemas import Strict
 from graphs.registry import WORKFLOWS
 from nodes.context import HOST_SET
 
@@ -40,19 +53,19 @@ READ_ONLY = (
 SINCE = datetime.now(UTC)  # when this process registered them
 
 
-class AssistantSearch(Strict):
-    metadata: dict[str, Any] | None = None
+class AssistantSearch(AgentBody):
+    metadata: JsonObject | None = None
     graph_id: str | None = None
     name: str | None = None
-    limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    limit: Int = Field(10, ge=1, le=1000)
+    offset: Int = Field(0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["assistant_id", "created_at", "updated_at", "name", "graph_id"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[AssistantField] | None = None
 
 
-class AssistantCount(Strict):
-    metadata: dict[str, Any] | None = None
+class AssistantCount(AgentBody):
+    metadata: JsonObject | None = None
     graph_id: str | None = None
     name: str | None = None
 
@@ -88,7 +101,11 @@ def _matching(
     return out
 
 
-@router.post("/assistants/search")
+@router.post(
+    "/assistants/search",
+    response_model=list[AssistantFields],
+    responses={**documented(), 200: {"description": "The matching assistants.", "headers": PAGINATION}},
+)
 async def search_assistants(body: AssistantSearch, caller: CallerDep) -> Response:
     found = _matching(body.metadata, body.graph_id, body.name)
     if sort_by := body.sort_by:
@@ -103,14 +120,22 @@ async def search_assistants(body: AssistantSearch, caller: CallerDep) -> Respons
     return json(page, headers=headers)
 
 
-@router.post("/assistants/count")
+@router.post("/assistants/count", response_model=int, responses=documented())
 async def count_assistants(body: AssistantCount, caller: CallerDep) -> Response:
     return json(len(_matching(body.metadata, body.graph_id, body.name)))
 
 
-@router.get("/assistants/{assistant}")
+@router.get("/assistants/{assistant}", response_model=Assistant, responses=documented(404))
 async def get_assistant(assistant: str, caller: CallerDep) -> Response:
     return json(assistant_body(workflow_of(assistant)))
+
+
+XRAY = WithJsonSchema(
+    {
+        "anyOf": [{"type": "boolean"}, {"type": "integer", "minimum": 1}],
+        "description": "Draw subgraphs: `true` (all levels), `false`, or how many levels deep.",
+    }
+)
 
 
 def _xray(value: str | None) -> bool | int:
@@ -123,13 +148,13 @@ def _xray(value: str | None) -> bool | int:
     except ValueError:
         depth = 0
     if depth <= 0:
-        raise HTTPException(422, "Invalid xray value: true, false or a depth >= 1")
+        raise refuse("xray", "true, false or a depth >= 1", "query")
     return depth
 
 
-@router.get("/assistants/{assistant}/graph")
+@router.get("/assistants/{assistant}/graph", response_model=Graph, responses=documented(404))
 async def get_assistant_graph(
-    assistant: str, graphs: Graphs, caller: CallerDep, xray: Annotated[str | None, Query()] = None
+    assistant: str, graphs: Graphs, caller: CallerDep, xray: Annotated[str | None, Query(), XRAY] = None
 ) -> Response:
     """The drawable graph (`graph.get_graph(xray=...).to_json()`), as Studio draws it."""
     drawn = graphs[workflow_of(assistant)].get_graph(xray=_xray(xray)).to_json()
@@ -163,20 +188,26 @@ def schemas(graph: CompiledStateGraph) -> dict[str, Any]:
     }
 
 
-@router.get("/assistants/{assistant}/schemas")
+@router.get("/assistants/{assistant}/schemas", response_model=GraphSchema, responses=documented(404))
 async def get_assistant_schemas(assistant: str, graphs: Graphs, caller: CallerDep) -> Response:
     workflow = workflow_of(assistant)
     return json({"graph_id": workflow, **schemas(graphs[workflow])})
 
 
-@router.get("/assistants/{assistant}/subgraphs")
-@router.get("/assistants/{assistant}/subgraphs/{namespace}")
+@router.get(
+    "/assistants/{assistant}/subgraphs", response_model=dict[str, GraphSchemaNoId], responses=documented(404)
+)
+@router.get(
+    "/assistants/{assistant}/subgraphs/{namespace}",
+    response_model=dict[str, GraphSchemaNoId],
+    responses=documented(404),
+)
 async def get_assistant_subgraphs(
     assistant: str,
     graphs: Graphs,
     caller: CallerDep,
     namespace: str | None = None,
-    recurse: Annotated[bool, Query()] = False,
+    recurse: Annotated[Flag, Query()] = False,
 ) -> Response:
     graph = graphs[workflow_of(assistant)]
     found = {
@@ -187,14 +218,24 @@ async def get_assistant_subgraphs(
     return json(found)
 
 
-@router.post("/assistants/{assistant}/versions")
+@router.post("/assistants/{assistant}/versions", response_model=list[Assistant], responses=documented(404))
 async def assistant_versions(assistant: str, caller: CallerDep) -> Response:
     return json([assistant_body(workflow_of(assistant))])
 
 
-@router.post("/assistants", status_code=405)
-@router.patch("/assistants/{assistant}", status_code=405)
-@router.delete("/assistants/{assistant}", status_code=405)
-@router.post("/assistants/{assistant}/latest", status_code=405)
-async def assistants_read_only(request: Request, caller: CallerDep) -> Response:
-    raise HTTPException(405, READ_ONLY)
+def _read_only(allow: str) -> Any:
+    """Writes to assistants: 405 with the methods the path does serve (`Allow`), as HTTP says.
+    They are not operations of the published API, so the document leaves them out."""
+
+    async def refuse_write(caller: CallerDep) -> Response:
+        raise HTTPException(405, READ_ONLY, headers={"Allow": allow})
+
+    return refuse_write
+
+
+for path, methods, allow in (
+    ("/assistants", ["POST"], ""),
+    ("/assistants/{assistant}", ["PATCH", "DELETE", "PUT"], "GET"),
+    ("/assistants/{assistant}/latest", ["POST"], ""),
+):
+    router.add_api_route(path, _read_only(allow), methods=methods, include_in_schema=False)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from langgraph.types import StateSnapshot
@@ -48,6 +49,13 @@ def workflow_of(assistant: str) -> str:
     if workflow is None:
         raise HTTPException(404, f"assistant {assistant!r} not found; assistants: {', '.join(WORKFLOWS)}")
     return workflow
+
+
+def refuse(field: str, message: str, where: str = "body") -> RequestValidationError:
+    """A 422 naming the refused input, in the service's 422 body (`detail` and `errors`), as
+    FastAPI's own validation answers it."""
+    loc = (where, *field.split(".")) if field else (where,)
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": message}])
 
 
 def valid_uuid(value: str, what: str) -> str:
@@ -101,7 +109,7 @@ def json(body: Any, status_code: int = 200, headers: dict[str, str] | None = Non
 def no_nul(value: Any, field: str) -> None:
     """Postgres text and jsonb cannot hold NUL: refuse it here, before anything is written."""
     if value is not None and b"\\u0000" in orjson.dumps(value, default=str):
-        raise HTTPException(422, f"{field}: NUL characters (\\u0000) are not accepted")
+        raise refuse(field, "NUL characters (\\u0000) are not accepted")
 
 
 # --- wire shapes -----------------------------------------------------------------------------

@@ -8,16 +8,17 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
 from api.agent.common import CallerDep
+from api.agent.models import Info, Ok
 
 router = APIRouter(tags=["agent: meta"])
 
 
-@router.get("/ok")
+@router.get("/ok", response_model=Ok)
 async def ok() -> dict:
     return {"ok": True}
 
 
-@router.get("/info")
+@router.get("/info", response_model=Info)
 async def info() -> dict:
     """The features served: no crons, store or LangSmith (README, "Agent Server API")."""
     return {

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import orjson
 from fastapi import APIRouter, Body, Header, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, WithJsonSchema
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from api.agent.common import (
@@ -27,86 +27,158 @@ from api.agent.common import (
     json,
     no_nul,
     owned_thread,
+    refuse,
     run_body,
     valid_uuid,
     workflow_of,
 )
+from api.agent.models import (
+    MAX_OFFSET,
+    RUN_RESULT,
+    SSE,
+    AgentBody,
+    Bool,
+    Flag,
+    Float,
+    JsonData,
+    JsonObject,
+    Run,
+    RunFields,
+    RunId,
+    RunStatus,
+    StreamMode,
+    Text,
+    ThreadId,
+    documented,
+    no_coercion,
+    not_served,
+)
 from api.agent.threads import CheckpointRef
 from api.deps import Graphs, Runs, Svc
 from api.runs import last_event_id
-from api.schemas import Strict
 from api.sse import NO_BUFFERING
 from engine import Engine, RunRequest
 from engine.events import END, ERROR, METADATA, dumps
 from engine.wire import STREAM_MODES
 from graphs.registry import WORKFLOWS
-from services.runs import STATUSES, RunRecord
+from services.runs import RunRecord
 from services.threads import ThreadStore
 
 router = APIRouter(tags=["agent: runs"])
 
 MAX_RECURSION = 200
-RUN_FIELDS: tuple[str, ...] = ("run_id", "thread_id", "assistant_id", "created_at", "updated_at", "status")
-RUN_FIELDS += ("metadata",)
-RUN_FIELDS += ("kwargs", "multitask_strategy")
+RunField = Literal[
+    "run_id", "thread_id", "assistant_id", "created_at", "updated_at", "status", "metadata", "kwargs",
+    "multitask_strategy",
+]  # fmt: skip
 KEEPALIVE_S = 5.0
 _background: set[asyncio.Task[Any]] = set()  # cancels started by a client's disconnect
 
 
-class RunCommand(Strict):
-    resume: Any = None
-    update: dict[str, Any] | None = None
+class RunCommand(AgentBody):
+    resume: JsonData = None
+    update: JsonObject | None = None
     goto: str | list[str] | None = None
 
 
-class RunConfig(Strict):
-    configurable: dict[str, Any] | None = None
-    recursion_limit: int | None = Field(None, ge=1, le=MAX_RECURSION)
-    tags: list[str] | None = Field(None, description="Not supported")
-    metadata: dict[str, Any] | None = Field(None, description="Not supported: use the run's `metadata`")
+SET_BY_SERVICE = "the service sets the run's user, thread, timezone and clock itself"
+BodyModes = Annotated[
+    str | list[str] | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"enum": list(get_args(StreamMode))},
+                {"type": "array", "items": {"enum": list(get_args(StreamMode))}},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 
 
-class RunCreate(Strict):
+class RunConfig(AgentBody):
+    configurable: Annotated[dict[str, Any] | None, not_served("empty object", SET_BY_SERVICE)] = None
+    recursion_limit: (
+        Annotated[Annotated[int, Field(ge=1, le=MAX_RECURSION)], BeforeValidator(no_coercion)] | None
+    ) = None
+    tags: Annotated[list[str] | None, not_served("empty list", "run tags")] = None
+    metadata: Annotated[dict[str, Any] | None, not_served("empty object", "use the run's `metadata`")] = None
+
+
+class RunCreate(AgentBody):
     """A run, as the SDKs send it. Fields this service does not serve answer 422 by name."""
 
     assistant_id: str
-    input: Any = None
+    input: JsonData = None
     command: RunCommand | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     config: RunConfig | None = None
-    context: dict[str, Any] | None = None
-    checkpoint_id: str | None = None
+    context: Annotated[dict[str, Any] | None, not_served("empty object", SET_BY_SERVICE)] = None
+    checkpoint_id: Text | None = None
     checkpoint: CheckpointRef | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
-    stream_mode: str | list[str] | None = None
-    stream_subgraphs: bool | None = False
-    stream_resumable: bool | None = False
+    stream_mode: BodyModes = None
+    stream_subgraphs: Bool | None = False
+    stream_resumable: Bool | None = False
     multitask_strategy: Literal["reject", "rollback", "interrupt", "enqueue"] | None = None
     if_not_exists: Literal["create", "reject"] | None = None
     durability: Literal["sync", "async", "exit"] | None = None
-    checkpoint_during: bool | None = None
+    checkpoint_during: Bool | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
     on_completion: Literal["delete", "keep"] | None = None
-    webhook: str | None = Field(None, description="Not supported")
-    feedback_keys: list[str] | None = Field(None, description="Not supported")
-    after_seconds: float | None = Field(None, description="Not supported")
-    langsmith_tracer: dict[str, Any] | None = Field(None, description="Not supported")
-    strict_resume: bool | None = Field(None, description="Not supported")
+    webhook: Annotated[str | None, not_served("empty string", "webhooks")] = None
+    feedback_keys: Annotated[list[str] | None, not_served("empty list", "LangSmith feedback")] = None
+    after_seconds: Annotated[Float | None, not_served("zero", "delayed runs")] = None
+    langsmith_tracer: Annotated[dict[str, Any] | None, not_served("empty object", "LangSmith tracing")] = None
+    strict_resume: Annotated[Bool | None, not_served("false", "strict resume")] = None
+
+
+# The same run, as each route takes it: the fields a route does not serve are documented as such.
+STATELESS_ONLY = not_served("null", "applies to stateless runs (/runs/...) only")
+STREAMED_ONLY = not_served("null", "applies to streamed and waited runs only")
+NEW_THREAD = not_served("null", "a stateless run starts on a new thread")
+
+
+class ThreadRunStream(RunCreate):
+    """A streamed or waited run on a thread."""
+
+    on_completion: Annotated[Literal["delete", "keep"] | None, STATELESS_ONLY] = None
+
+
+class ThreadRunCreate(ThreadRunStream):
+    """A background run on a thread."""
+
+    on_disconnect: Annotated[Literal["cancel", "continue"] | None, STREAMED_ONLY] = None
+
+
+class StatelessRunStream(RunCreate):
+    """A streamed or waited run on a temporary thread."""
+
+    checkpoint_id: Annotated[str | None, NEW_THREAD] = None
+    checkpoint: Annotated[CheckpointRef | None, NEW_THREAD] = None
+
+
+class StatelessRunCreate(StatelessRunStream):
+    """A background run on a temporary thread."""
+
+    on_disconnect: Annotated[Literal["cancel", "continue"] | None, STREAMED_ONLY] = None
 
 
 # --- building a run from a request -------------------------------------------------------------
 
 
-def _refuse(name: str, why: str = "") -> HTTPException:
-    return HTTPException(422, f"{name} is not supported by this service{why}")
+def _refuse(name: str, why: str = "") -> Exception:
+    return refuse(name, f"not supported by this service{why}")
 
 
-def _modes(value: str | list[str] | None, default: tuple[str, ...] = ("values",)) -> tuple[str, ...]:
+def _modes(
+    value: str | list[str] | None, default: tuple[str, ...] = ("values",), where: str = "body"
+) -> tuple[str, ...]:
     modes = [value] if isinstance(value, str) else list(value or default)
     unknown = [m for m in modes if m not in STREAM_MODES]
     if unknown:
-        raise HTTPException(422, f"stream_mode: {unknown} not supported; supported: {sorted(STREAM_MODES)}")
+        raise refuse("stream_mode", f"{unknown} not supported; supported: {sorted(STREAM_MODES)}", where)
     return tuple(dict.fromkeys(modes))
 
 
@@ -115,7 +187,7 @@ def _nodes(graph: CompiledStateGraph, value: Any, field: str) -> Any:
         return value
     unknown = [n for n in value if n not in graph.nodes]
     if unknown:
-        raise HTTPException(422, f"{field}: {unknown} are not nodes of this graph")
+        raise refuse(field, f"{unknown} are not nodes of this graph")
     return value
 
 
@@ -127,19 +199,19 @@ def _input(workflow: str, graph: CompiledStateGraph, value: Any) -> Any:
     no_nul(value, "input")
     schema = graph.get_input_jsonschema()
     if not isinstance(value, dict):
-        raise HTTPException(422, f"input: an object with {sorted(schema.get('properties', {}))}")
+        raise refuse("input", f"an object with {sorted(schema.get('properties', {}))}")
     unknown = sorted(set(value) - set(schema.get("properties", {})))
     if unknown:
-        raise HTTPException(
-            422,
-            f"input: {unknown} are not inputs of {workflow} (inputs: {sorted(schema.get('properties', {}))})",
+        raise refuse(
+            "input",
+            f"{unknown} are not inputs of {workflow} (inputs: {sorted(schema.get('properties', {}))})",
         )
     if WORKFLOWS[workflow].normalize_input is None:  # else the workflow checks its input itself
         try:
             TypeAdapter(graph.builder.input_schema).validate_python(value)
         except ValidationError as err:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-            raise HTTPException(422, f"input: {problems}") from None
+            raise refuse("input", problems) from None
     return value
 
 
@@ -150,7 +222,7 @@ def _command(graph: CompiledStateGraph, cmd: RunCommand | None) -> dict[str, Any
     if cmd.update is not None:
         unknown = sorted(set(cmd.update) - set(graph.stream_channels_list))
         if unknown:
-            raise HTTPException(422, f"command.update: {unknown} are not state keys of this graph")
+            raise refuse("command.update", f"{unknown} are not state keys of this graph")
     _nodes(graph, [cmd.goto] if isinstance(cmd.goto, str) else cmd.goto, "command.goto")
     return {k: v for k, v in cmd.model_dump().items() if v is not None}
 
@@ -160,7 +232,7 @@ def _checkpoint(body: RunCreate, thread_id: str) -> str | None:
     if ref is None:
         return body.checkpoint_id
     if ref.thread_id not in (None, thread_id):
-        raise HTTPException(422, "checkpoint.thread_id: not this thread")
+        raise refuse("checkpoint.thread_id", "not this thread")
     if ref.checkpoint_ns or ref.checkpoint_map:
         raise _refuse("checkpoint.checkpoint_ns (starting a run inside a subgraph)")
     return ref.checkpoint_id or body.checkpoint_id
@@ -191,15 +263,15 @@ def run_request(
         if value:
             raise _refuse(name)
     if body.config and body.config.configurable:
-        raise HTTPException(
-            422,
-            f"config.configurable: {sorted(body.config.configurable)} not accepted: the service sets "
-            "the run's user, thread, timezone and clock itself, and its graphs take no other values",
+        raise refuse(
+            "config.configurable",
+            f"{sorted(body.config.configurable)} not accepted: {SET_BY_SERVICE}, and its graphs take "
+            "no other values",
         )
     if body.context:
-        raise HTTPException(
-            422,
-            f"context: {sorted(body.context)} not accepted: the service sets the run's context "
+        raise refuse(
+            "context",
+            f"{sorted(body.context)} not accepted: the service sets the run's context "
             "(user, thread, timezone, clock) from your credentials and profile",
         )
     workflow = workflow_of(body.assistant_id)
@@ -207,10 +279,10 @@ def run_request(
         raise HTTPException(403, f"{workflow} is a service job: admin role required")
     graph = graphs[workflow]
     if body.input is not None and body.command is not None:
-        raise HTTPException(422, "input and command: give one (a command resumes or steers the thread)")
+        raise refuse("command", "input and command: give one (a command resumes or steers the thread)")
     command = _command(graph, body.command)
     if command and new_thread and "resume" in command:
-        raise HTTPException(422, "command.resume: a new thread has nothing to resume")
+        raise refuse("command.resume", "a new thread has nothing to resume")
     no_nul(body.metadata, "metadata")
     durability = body.durability or ("exit" if body.checkpoint_during is False else "async")
     return RunRequest(
@@ -247,7 +319,7 @@ async def _thread_run(
 ) -> RunRequest:
     tid = valid_uuid(thread_id, "thread ID")
     if body.on_completion is not None:
-        raise HTTPException(422, "on_completion applies to stateless runs (/runs/...) only")
+        raise refuse("on_completion", "on_completion applies to stateless runs (/runs/...) only")
     row = await store.get(tid, caller.user.id)
     if row is None and body.if_not_exists != "create":
         raise HTTPException(404, f"Thread {thread_id} not found")
@@ -270,7 +342,7 @@ def _stateless_run(
     body: RunCreate, caller: Caller, graphs: dict[str, CompiledStateGraph], **options: Any
 ) -> RunRequest:
     if body.checkpoint_id or body.checkpoint:
-        raise HTTPException(422, "checkpoint: a stateless run starts on a new thread")
+        raise refuse("checkpoint", "a stateless run starts on a new thread")
     return run_request(
         body,
         caller,
@@ -393,10 +465,6 @@ async def _owned_run(svc: Svc, caller: Caller, thread_id: str, run_id: str) -> R
     return record
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes")
-
-
 def _parse_modes(values: list[str] | None) -> tuple[str, ...]:
     modes: list[str] = []
     for value in values or ():
@@ -406,97 +474,130 @@ def _parse_modes(values: list[str] | None) -> tuple[str, ...]:
             try:
                 modes += [str(m) for m in orjson.loads(value)]
             except orjson.JSONDecodeError:
-                raise HTTPException(422, f"stream_mode: {value!r} is not a JSON list") from None
+                raise refuse("stream_mode", f"{value!r} is not a JSON list", "query") from None
         else:
             modes.append(value)
-    return _modes(modes, default=()) if modes else ()
+    return _modes(modes, default=(), where="query") if modes else ()
 
 
 # --- thread runs --------------------------------------------------------------------------------
 
+# What refusing a run can answer besides bad input: no such assistant or thread (404), an admin-only
+# workflow (403), a busy thread or another graph's thread (409), a limit on runs (429).
+RUN_ERRORS = documented(403, 404, 409, 429)
+STREAMED: dict[int | str, dict[str, Any]] = {**RUN_ERRORS, 200: SSE}
+WAITED: dict[int | str, dict[str, Any]] = {**RUN_ERRORS, 200: {"description": RUN_RESULT}}
+Modes = Annotated[
+    list[str] | None,
+    Query(description="Stream modes to pass (repeated, or one JSON list); all when absent."),
+    WithJsonSchema({"type": "array", "items": {"enum": list(get_args(StreamMode))}}),
+]
 
-@router.post("/threads/{thread_id}/runs/stream")
+
+@router.post("/threads/{thread_id}/runs/stream", response_class=EventSourceResponse, responses=STREAMED)
 async def stream_run(
-    thread_id: str, body: RunCreate, caller: CallerDep, store: ThreadsDep, graphs: Graphs, engine: Runs
+    thread_id: ThreadId,
+    body: ThreadRunStream,
+    caller: CallerDep,
+    store: ThreadsDep,
+    graphs: Graphs,
+    engine: Runs,
 ) -> EventSourceResponse:
     req = await _thread_run(body, caller, store, graphs, thread_id, background=False)
     record = await engine.submit(req)
     return event_stream(engine, record, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
-@router.post("/threads/{thread_id}/runs/wait")
+@router.post("/threads/{thread_id}/runs/wait", response_model=dict[str, Any], responses=WAITED)
 async def wait_run(
-    thread_id: str, body: RunCreate, caller: CallerDep, store: ThreadsDep, graphs: Graphs, engine: Runs
+    thread_id: ThreadId,
+    body: ThreadRunStream,
+    caller: CallerDep,
+    store: ThreadsDep,
+    graphs: Graphs,
+    engine: Runs,
 ) -> StreamingResponse:
     req = await _thread_run(body, caller, store, graphs, thread_id, background=False, extra_modes=("values",))
     record = await engine.submit(req)
     return waited(engine, graphs, record, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
-@router.post("/threads/{thread_id}/runs")
+@router.post("/threads/{thread_id}/runs", response_model=Run, responses=RUN_ERRORS)
 async def create_run(
-    thread_id: str, body: RunCreate, caller: CallerDep, store: ThreadsDep, graphs: Graphs, engine: Runs
+    thread_id: ThreadId,
+    body: ThreadRunCreate,
+    caller: CallerDep,
+    store: ThreadsDep,
+    graphs: Graphs,
+    engine: Runs,
 ) -> Response:
     if body.on_disconnect is not None:
-        raise HTTPException(422, "on_disconnect applies to streamed and waited runs only")
+        raise refuse("on_disconnect", "on_disconnect applies to streamed and waited runs only")
     req = await _thread_run(body, caller, store, graphs, thread_id, background=True)
     record = await engine.submit(req)
     return json(run_body(record), headers={"Content-Location": _locations(record, "")["Content-Location"]})
 
 
-@router.get("/threads/{thread_id}/runs")
+@router.get("/threads/{thread_id}/runs", response_model=list[RunFields], responses=documented(404))
 async def list_runs(
-    thread_id: str,
+    thread_id: ThreadId,
     caller: CallerDep,
     store: ThreadsDep,
     svc: Svc,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    status: Annotated[str | None, Query()] = None,
-    select: Annotated[list[str] | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    status: Annotated[RunStatus | None, Query(), WithJsonSchema({"enum": list(get_args(RunStatus))})] = None,
+    select: Annotated[
+        list[RunField] | None,
+        Query(description="The run fields to answer; all when absent."),
+        WithJsonSchema({"type": "array", "items": {"enum": list(get_args(RunField))}}),
+    ] = None,
 ) -> Response:
-    if status is not None and status not in STATUSES:
-        raise HTTPException(422, f"status: one of {list(STATUSES)}")
     row = await owned_thread(store, thread_id, caller.user)
     runs = [
         run_body(r) for r in await svc.runs.for_thread(row["id"], limit=limit, offset=offset, status=status)
     ]
     if select:
-        unknown = sorted(set(select) - set(RUN_FIELDS))
-        if unknown:
-            raise HTTPException(422, f"select: {unknown} are not run fields")
         runs = [{k: r[k] for k in select} for r in runs]
     return json(runs)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}")
-async def get_run(thread_id: str, run_id: str, caller: CallerDep, svc: Svc) -> Response:
+@router.get("/threads/{thread_id}/runs/{run_id}", response_model=Run, responses=documented(404))
+async def get_run(thread_id: ThreadId, run_id: RunId, caller: CallerDep, svc: Svc) -> Response:
     return json(run_body(await _owned_run(svc, caller, thread_id, run_id)))
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/join")
+@router.get(
+    "/threads/{thread_id}/runs/{run_id}/join",
+    response_model=dict[str, Any],
+    responses={**documented(404), 200: {"description": RUN_RESULT}},
+)
 async def join_run(
-    thread_id: str,
-    run_id: str,
+    thread_id: ThreadId,
+    run_id: RunId,
     caller: CallerDep,
     svc: Svc,
     graphs: Graphs,
     engine: Runs,
-    cancel_on_disconnect: Annotated[str | None, Query()] = None,
+    cancel_on_disconnect: Annotated[Flag, Query()] = False,
 ) -> StreamingResponse:
     record = await _owned_run(svc, caller, thread_id, run_id)
-    return waited(engine, graphs, record, cancel_on_disconnect=_truthy(cancel_on_disconnect))
+    return waited(engine, graphs, record, cancel_on_disconnect=cancel_on_disconnect)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+@router.get(
+    "/threads/{thread_id}/runs/{run_id}/stream",
+    response_class=EventSourceResponse,
+    responses={**documented(404), 200: SSE},
+)
 async def join_stream(
-    thread_id: str,
-    run_id: str,
+    thread_id: ThreadId,
+    run_id: RunId,
     caller: CallerDep,
     svc: Svc,
     engine: Runs,
-    stream_mode: Annotated[list[str] | None, Query()] = None,
-    cancel_on_disconnect: Annotated[str | None, Query()] = None,
+    stream_mode: Modes = None,
+    cancel_on_disconnect: Annotated[Flag, Query()] = False,
     last_event: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
     """The run's events after `Last-Event-ID` (all of them without one, or with `-1`), live
@@ -507,38 +608,50 @@ async def join_stream(
         record,
         after=last_event_id(last_event),
         modes=_parse_modes(stream_mode),
-        cancel_on_disconnect=_truthy(cancel_on_disconnect),
+        cancel_on_disconnect=cancel_on_disconnect,
     )
 
 
-@router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=None)
+@router.post(
+    "/threads/{thread_id}/runs/{run_id}/cancel",
+    status_code=202,
+    response_model=None,
+    responses={
+        **documented(404),
+        202: {"description": "Cancelling (without `wait`)."},
+        200: {
+            "description": f"With `wait`: the run has stopped. {RUN_RESULT}",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    },
+)
 async def cancel_run(
-    thread_id: str,
-    run_id: str,
+    thread_id: ThreadId,
+    run_id: RunId,
     caller: CallerDep,
     svc: Svc,
     graphs: Graphs,
     engine: Runs,
-    wait: Annotated[str | None, Query()] = None,
-    action: Annotated[str, Query()] = "interrupt",
+    wait: Annotated[Flag, Query()] = False,
+    action: Annotated[Literal["interrupt", "rollback"], Query()] = "interrupt",
 ) -> Response:
     """`interrupt` keeps what the run did and stops it at its next step; `rollback` stops it now
     and deletes it with its checkpoints. With `wait`, answers the run's result once it stopped."""
-    if action not in ("interrupt", "rollback"):
-        raise HTTPException(422, "action: interrupt or rollback")
     record = await _owned_run(svc, caller, thread_id, run_id)
     await engine.cancel(record.id, action)
-    if _truthy(wait):
+    if wait:
         return waited(engine, graphs, record)
     return Response(status_code=202)
 
 
-@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
-async def delete_run(thread_id: str, run_id: str, caller: CallerDep, store: ThreadsDep) -> Response:
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204, responses=documented(404, 409))
+async def delete_run(thread_id: ThreadId, run_id: RunId, caller: CallerDep, store: ThreadsDep) -> Response:
     """Forgets a finished run's record; the thread's state keeps what it did (a thread's history
     is its checkpoints). A pending or running run is 409: cancel it first."""
     outcome = await store.delete_run(
-        valid_uuid(thread_id, "thread ID"), uuid.UUID(valid_uuid(run_id, "run ID")), caller.user.id
+        valid_uuid(thread_id, "thread ID"),
+        uuid.UUID(valid_uuid(run_id, "run ID")),
+        caller.user.id,
     )
     if outcome == "missing":
         raise HTTPException(404, f"Run {run_id} not found")
@@ -550,40 +663,43 @@ async def delete_run(thread_id: str, run_id: str, caller: CallerDep, store: Thre
 # --- stateless runs: a temporary thread, deleted when the run ends unless on_completion=keep -------
 
 
-@router.post("/runs/stream")
+@router.post("/runs/stream", response_class=EventSourceResponse, responses=STREAMED)
 async def stream_stateless(
-    body: RunCreate, caller: CallerDep, graphs: Graphs, engine: Runs
+    body: StatelessRunStream, caller: CallerDep, graphs: Graphs, engine: Runs
 ) -> EventSourceResponse:
     record = await engine.submit(_stateless_run(body, caller, graphs, background=False))
     return event_stream(engine, record, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
-@router.post("/runs/wait")
+@router.post("/runs/wait", response_model=dict[str, Any], responses=WAITED)
 async def wait_stateless(
-    body: RunCreate, caller: CallerDep, graphs: Graphs, engine: Runs
+    body: StatelessRunStream, caller: CallerDep, graphs: Graphs, engine: Runs
 ) -> StreamingResponse:
     req = _stateless_run(body, caller, graphs, background=False, extra_modes=("values",))
     record = await engine.submit(req)
     return waited(engine, graphs, record, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
-@router.post("/runs")
-async def create_stateless(body: RunCreate, caller: CallerDep, graphs: Graphs, engine: Runs) -> Response:
+@router.post("/runs", response_model=Run, responses=RUN_ERRORS)
+async def create_stateless(
+    body: StatelessRunCreate, caller: CallerDep, graphs: Graphs, engine: Runs
+) -> Response:
     if body.on_disconnect is not None:
-        raise HTTPException(422, "on_disconnect applies to streamed and waited runs only")
+        raise refuse("on_disconnect", "on_disconnect applies to streamed and waited runs only")
     record = await engine.submit(_stateless_run(body, caller, graphs, background=True))
     return json(run_body(record), headers={"Content-Location": _locations(record, "")["Content-Location"]})
 
 
-@router.post("/runs/batch")
+@router.post("/runs/batch", response_model=list[Run], responses=RUN_ERRORS)
 async def create_batch(
-    body: Annotated[list[RunCreate], Body(min_length=1, max_length=100)],
+    body: Annotated[list[StatelessRunCreate], Body(min_length=1, max_length=100)],
     caller: CallerDep,
     graphs: Graphs,
     engine: Runs,
 ) -> Response:
     """Stateless background runs; each is checked before any starts."""
-    if any(b.on_disconnect is not None for b in body):
-        raise HTTPException(422, "on_disconnect applies to streamed and waited runs only")
+    for i, b in enumerate(body):
+        if b.on_disconnect is not None:
+            raise refuse(f"{i}.on_disconnect", "on_disconnect applies to streamed and waited runs only")
     requests = [_stateless_run(b, caller, graphs, background=True) for b in body]
     return json([run_body(await engine.submit(req)) for req in requests])

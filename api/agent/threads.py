@@ -21,13 +21,30 @@ from api.agent.common import (
     json,
     no_nul,
     owned_thread,
+    refuse,
     state_body,
     thread_body,
     valid_uuid,
     workflow_of,
 )
+from api.agent.models import (
+    MAX_OFFSET,
+    PAGINATION,
+    AgentBody,
+    Bool,
+    Flag,
+    Int,
+    JsonObject,
+    Text,
+    Thread,
+    ThreadFields,
+    ThreadId,
+    ThreadState,
+    ThreadStateUpdateResponse,
+    documented,
+    not_served,
+)
 from api.deps import Graphs, Runs, Svc
-from api.schemas import Strict
 from engine.wire import checkpoint_ref
 from services.threads import ThreadStore
 
@@ -48,61 +65,65 @@ ThreadField = Literal[
 THREAD_FIELDS: tuple[str, ...] = get_args(ThreadField)
 
 
-class ThreadCreate(Strict):
-    thread_id: str | None = None
-    metadata: dict[str, Any] | None = None
+NoTtl = Annotated[dict[str, Any] | None, not_served("empty object", "threads are kept until deleted")]
+NoValues = Annotated[dict[str, Any] | None, not_served("empty object", "search by state values")]
+
+
+class ThreadCreate(AgentBody):
+    thread_id: ThreadId | None = None
+    metadata: JsonObject | None = None
     if_exists: Literal["raise", "do_nothing"] | None = None
-    ttl: dict[str, Any] | None = Field(None, description="Not supported: threads are kept until deleted")
-    supersteps: list[Any] | None = Field(None, description="Not supported: update the state instead")
+    ttl: NoTtl = None
+    supersteps: Annotated[list[Any] | None, not_served("empty list", "update the state instead")] = None
 
 
-class ThreadSearch(Strict):
-    ids: list[str] | None = None
-    metadata: dict[str, Any] | None = None
-    values: dict[str, Any] | None = Field(None, description="Not supported")
+class ThreadSearch(AgentBody):
+    ids: list[ThreadId] | None = None
+    metadata: JsonObject | None = None
+    values: NoValues = None
     status: Status | None = None
-    limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    limit: Int = Field(10, ge=1, le=1000)
+    offset: Int = Field(0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[ThreadField] | None = None
-    extract: dict[str, str] | None = Field(None, description="Not supported")
+    extract: Annotated[dict[str, str] | None, not_served("empty object", "extracting values")] = None
 
 
-class ThreadCount(Strict):
-    metadata: dict[str, Any] | None = None
-    values: dict[str, Any] | None = Field(None, description="Not supported")
+class ThreadCount(AgentBody):
+    metadata: JsonObject | None = None
+    values: NoValues = None
     status: Status | None = None
 
 
-class ThreadPatch(Strict):
-    metadata: dict[str, Any] | None = None
-    ttl: dict[str, Any] | None = Field(None, description="Not supported")
+class ThreadPatch(AgentBody):
+    metadata: JsonObject | None = None
+    ttl: NoTtl = None
 
 
-class CheckpointRef(Strict):
-    thread_id: str | None = None
-    checkpoint_ns: str = ""
-    checkpoint_id: str | None = None
-    checkpoint_map: dict[str, Any] | None = None
+class CheckpointRef(AgentBody):
+    thread_id: Text | None = Field(None, description="This thread's id, if given.")
+    checkpoint_ns: Text = ""
+    checkpoint_id: Text | None = None
+    checkpoint_map: JsonObject | None = None
 
 
-class StateUpdate(Strict):
-    values: dict[str, Any] | None = None
+class StateUpdate(AgentBody):
+    values: JsonObject | None = None
     as_node: str | None = None
     checkpoint: CheckpointRef | None = None
-    checkpoint_id: str | None = None
+    checkpoint_id: Text | None = None
 
 
-class StateAt(Strict):
+class StateAt(AgentBody):
     checkpoint: CheckpointRef
-    subgraphs: bool = False
+    subgraphs: Bool = False
 
 
-class HistorySearch(Strict):
-    limit: int = Field(10, ge=1, le=1000)
+class HistorySearch(AgentBody):
+    limit: Int = Field(10, ge=1, le=1000)
     before: CheckpointRef | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     checkpoint: CheckpointRef | None = None
 
 
@@ -110,7 +131,7 @@ def unsupported(**fields: Any) -> None:
     """A field this service does not serve is refused by name, never dropped."""
     for name, value in fields.items():
         if value:
-            raise HTTPException(422, f"{name} is not supported by this service")
+            raise refuse(name, "not supported by this service")
 
 
 def graph_filter(
@@ -128,11 +149,11 @@ def graph_filter(
                 graphs.add(workflow_of(str(metadata[key])))
             except HTTPException:
                 if strict:
-                    raise HTTPException(422, f"metadata.{key}: no such graph or assistant") from None
+                    raise refuse(f"metadata.{key}", "no such graph or assistant") from None
                 return rest, ""  # no thread has graph ""
     if len(graphs) > 1:
         if strict:
-            raise HTTPException(422, "metadata: graph_id and assistant_id name different graphs")
+            raise refuse("metadata", "graph_id and assistant_id name different graphs")
         return rest, ""
     return rest, next(iter(graphs), None)
 
@@ -143,7 +164,10 @@ def config_at(thread_id: str, ref: CheckpointRef | None, checkpoint_id: str | No
     conf: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
     if ref is not None:
         if ref.thread_id is not None and ref.thread_id != thread_id:
-            raise HTTPException(422, "checkpoint.thread_id: not this thread")
+            # Another thread's checkpoint is not in this one (the same answer as an unknown id).
+            raise HTTPException(
+                404, f"Checkpoint of thread {ref.thread_id!r} not found in thread {thread_id}"
+            )
         conf["checkpoint_ns"] = ref.checkpoint_ns
         if ref.checkpoint_id:
             conf["checkpoint_id"] = ref.checkpoint_id
@@ -172,11 +196,11 @@ async def with_values(
     return [thread_body(row, state) for row, state in zip(rows, states, strict=True)]
 
 
-@router.post("/threads")
+@router.post("/threads", response_model=Thread, responses=documented(409))
 async def create_thread(body: ThreadCreate, caller: CallerDep, store: ThreadsDep, graphs: Graphs) -> Response:
     unsupported(ttl=body.ttl, supersteps=body.supersteps)
     no_nul(body.metadata, "metadata")
-    thread_id = valid_uuid(body.thread_id, "thread ID") if body.thread_id else None
+    thread_id = valid_uuid(body.thread_id, "thread ID") if body.thread_id is not None else None
     metadata, graph = graph_filter(body.metadata or {}, strict=True)
     thread_id = thread_id or str(uuid.uuid4())
     row = await store.create(thread_id, caller.user.id, metadata or {}, graph)
@@ -188,7 +212,11 @@ async def create_thread(body: ThreadCreate, caller: CallerDep, store: ThreadsDep
     return json(thread_body(row))
 
 
-@router.post("/threads/search")
+@router.post(
+    "/threads/search",
+    response_model=list[ThreadFields],
+    responses={**documented(), 200: {"description": "The caller's matching threads.", "headers": PAGINATION}},
+)
 async def search_threads(
     body: ThreadSearch, caller: CallerDep, store: ThreadsDep, graphs: Graphs
 ) -> Response:
@@ -219,38 +247,36 @@ async def search_threads(
     return json(found, headers=headers)
 
 
-@router.post("/threads/count")
+@router.post("/threads/count", response_model=int, responses=documented())
 async def count_threads(body: ThreadCount, caller: CallerDep, store: ThreadsDep) -> Response:
     unsupported(values=body.values)
     metadata, graph = graph_filter(body.metadata)
     return json(await store.count(caller.user.id, metadata=metadata, graph_id=graph, status=body.status))
 
 
-@router.get("/threads/{thread_id}")
-async def get_thread(thread_id: str, caller: CallerDep, store: ThreadsDep, graphs: Graphs) -> Response:
+@router.get("/threads/{thread_id}", response_model=Thread, responses=documented(404))
+async def get_thread(thread_id: ThreadId, caller: CallerDep, store: ThreadsDep, graphs: Graphs) -> Response:
     row = await owned_thread(store, thread_id, caller.user)
     return json(thread_body(row, await state_of(graphs, row)))
 
 
-@router.patch("/threads/{thread_id}")
+@router.patch("/threads/{thread_id}", response_model=Thread, responses=documented(404))
 async def patch_thread(
-    thread_id: str, body: ThreadPatch, caller: CallerDep, store: ThreadsDep, graphs: Graphs
+    thread_id: ThreadId, body: ThreadPatch, caller: CallerDep, store: ThreadsDep, graphs: Graphs
 ) -> Response:
     unsupported(ttl=body.ttl)
     no_nul(body.metadata, "metadata")
     row = await owned_thread(store, thread_id, caller.user)
     metadata, graph = graph_filter(body.metadata or {}, strict=True)
     if graph is not None and row["graph_id"] not in (None, graph):
-        raise HTTPException(
-            422, f"metadata.graph_id: this thread's graph is {row['graph_id']}; it cannot change"
-        )
+        raise refuse("metadata.graph_id", f"this thread's graph is {row['graph_id']}; it cannot change")
     row = await store.patch(row["id"], caller.user.id, metadata or {}, graph) or row
     return json(thread_body(row, await state_of(graphs, row)))
 
 
-@router.delete("/threads/{thread_id}", status_code=204)
+@router.delete("/threads/{thread_id}", status_code=204, responses=documented(404))
 async def delete_thread(
-    thread_id: str, caller: CallerDep, store: ThreadsDep, svc: Svc, engine: Runs
+    thread_id: ThreadId, caller: CallerDep, store: ThreadsDep, svc: Svc, engine: Runs
 ) -> Response:
     """The thread, its runs (active ones are rolled back first), checkpoints and transcript."""
     row = await owned_thread(store, thread_id, caller.user)
@@ -263,14 +289,13 @@ async def delete_thread(
 
 
 async def _state(
-    store: ThreadStore,
     graphs: dict[str, CompiledStateGraph],
-    caller: CallerDep,
-    thread_id: str,
+    row: dict[str, Any],
     config: RunnableConfig | None,
     subgraphs: bool,
 ) -> Response:
-    row = await owned_thread(store, thread_id, caller.user)
+    """The state of the caller's thread `row` (found first: another's thread is 404 whatever the
+    checkpoint asked for)."""
     graph = graph_of(graphs, row)
     if graph is None:  # no run yet: an empty state, as `langgraph dev` answers
         return json({"values": {}, "next": [], "tasks": [], "metadata": None, "created_at": None,
@@ -284,41 +309,46 @@ async def _state(
     return json(state_body(snap))
 
 
-@router.get("/threads/{thread_id}/state")
+@router.get("/threads/{thread_id}/state", response_model=ThreadState, responses=documented(404))
 async def get_state(
-    thread_id: str,
+    thread_id: ThreadId,
     caller: CallerDep,
     store: ThreadsDep,
     graphs: Graphs,
-    subgraphs: Annotated[bool, Query()] = False,
+    subgraphs: Annotated[Flag, Query()] = False,
 ) -> Response:
-    return await _state(store, graphs, caller, thread_id, None, subgraphs)
+    row = await owned_thread(store, thread_id, caller.user)
+    return await _state(graphs, row, None, subgraphs)
 
 
-@router.get("/threads/{thread_id}/state/{checkpoint_id}")
+@router.get(
+    "/threads/{thread_id}/state/{checkpoint_id}", response_model=ThreadState, responses=documented(404)
+)
 async def get_state_at(
-    thread_id: str,
+    thread_id: ThreadId,
     checkpoint_id: str,
     caller: CallerDep,
     store: ThreadsDep,
     graphs: Graphs,
-    subgraphs: Annotated[bool, Query()] = False,
+    subgraphs: Annotated[Flag, Query()] = False,
 ) -> Response:
-    tid = valid_uuid(thread_id, "thread ID")
-    return await _state(store, graphs, caller, thread_id, config_at(tid, None, checkpoint_id), subgraphs)
+    row = await owned_thread(store, thread_id, caller.user)
+    return await _state(graphs, row, config_at(row["id"], None, checkpoint_id), subgraphs)
 
 
-@router.post("/threads/{thread_id}/state/checkpoint")
+@router.post("/threads/{thread_id}/state/checkpoint", response_model=ThreadState, responses=documented(404))
 async def post_state_at(
-    thread_id: str, body: StateAt, caller: CallerDep, store: ThreadsDep, graphs: Graphs
+    thread_id: ThreadId, body: StateAt, caller: CallerDep, store: ThreadsDep, graphs: Graphs
 ) -> Response:
-    tid = valid_uuid(thread_id, "thread ID")
-    return await _state(store, graphs, caller, thread_id, config_at(tid, body.checkpoint), body.subgraphs)
+    row = await owned_thread(store, thread_id, caller.user)
+    return await _state(graphs, row, config_at(row["id"], body.checkpoint), body.subgraphs)
 
 
-@router.post("/threads/{thread_id}/state")
+@router.post(
+    "/threads/{thread_id}/state", response_model=ThreadStateUpdateResponse, responses=documented(404, 409)
+)
 async def update_state(
-    thread_id: str, body: StateUpdate, caller: CallerDep, store: ThreadsDep, graphs: Graphs, svc: Svc
+    thread_id: ThreadId, body: StateUpdate, caller: CallerDep, store: ThreadsDep, graphs: Graphs, svc: Svc
 ) -> Response:
     """A new checkpoint with `values` applied as if `as_node` had written them (LangGraph's
     `update_state`). Refused while a run is pending or running on the thread."""
@@ -329,16 +359,16 @@ async def update_state(
         raise HTTPException(409, f"Thread {row['id']} has no graph yet: start a run on it first")
     unknown = sorted(set(body.values or {}) - set(graph.stream_channels_list))
     if unknown:
-        raise HTTPException(422, f"values: {unknown} are not state keys of graph {row['graph_id']}")
+        raise refuse("values", f"{unknown} are not state keys of graph {row['graph_id']}")
     if body.as_node is not None and body.as_node not in graph.nodes:
-        raise HTTPException(422, f"as_node: {body.as_node!r} is not a node of graph {row['graph_id']}")
+        raise refuse("as_node", f"{body.as_node!r} is not a node of graph {row['graph_id']}")
     if any(not r.done for r in await svc.runs.for_thread(row["id"], limit=1000)):
         raise HTTPException(409, f"Thread {row['id']} has a pending or running run")
     config = config_at(row["id"], body.checkpoint, body.checkpoint_id)
     try:
         updated = await graph.aupdate_state(config, body.values, as_node=body.as_node)
     except InvalidUpdateError as err:
-        raise HTTPException(422, f"values: {err}") from None
+        raise refuse("values", str(err)) from None
     snap = await graph.aget_state({"configurable": {"thread_id": row["id"]}})
     await store.settle_status(row["id"], caller.user.id, "interrupted" if snap.interrupts else "idle")
     return json({"checkpoint": checkpoint_ref(updated)})
@@ -348,7 +378,7 @@ async def _history(
     store: ThreadStore,
     graphs: dict[str, CompiledStateGraph],
     caller: CallerDep,
-    thread_id: str,
+    thread_id: ThreadId,
     limit: int,
     before: CheckpointRef | None,
     metadata: dict[str, Any] | None,
@@ -369,9 +399,9 @@ async def _history(
     return json(states)
 
 
-@router.get("/threads/{thread_id}/history")
+@router.get("/threads/{thread_id}/history", response_model=list[ThreadState], responses=documented(404))
 async def get_history(
-    thread_id: str,
+    thread_id: ThreadId,
     caller: CallerDep,
     store: ThreadsDep,
     graphs: Graphs,
@@ -382,9 +412,9 @@ async def get_history(
     return await _history(store, graphs, caller, thread_id, limit, ref, None, None)
 
 
-@router.post("/threads/{thread_id}/history")
+@router.post("/threads/{thread_id}/history", response_model=list[ThreadState], responses=documented(404))
 async def post_history(
-    thread_id: str, body: HistorySearch, caller: CallerDep, store: ThreadsDep, graphs: Graphs
+    thread_id: ThreadId, body: HistorySearch, caller: CallerDep, store: ThreadsDep, graphs: Graphs
 ) -> Response:
     return await _history(
         store, graphs, caller, thread_id, body.limit, body.before, body.metadata, body.checkpoint

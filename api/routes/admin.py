@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import AdminUser, Svc
+from api.errors import responses
+from api.schemas import UsageReport
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 
-@router.get("/usage/{user_id}")
+@router.get("/usage/{user_id}", response_model=UsageReport, responses=responses(404))
 async def usage(
     user_id: uuid.UUID, _: AdminUser, svc: Svc, days: Annotated[int, Query(ge=1, le=90)] = 7
 ) -> dict:

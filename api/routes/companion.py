@@ -11,8 +11,9 @@ from fastapi import APIRouter, Header, HTTPException, Query
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import CurrentUser, Runs, StreamUser, Svc
+from api.errors import responses
 from api.runs import last_event_id, public_message
-from api.schemas import CompanionAccepted, CompanionChatRequest
+from api.schemas import CompanionAccepted, CompanionChatRequest, CompanionHistory
 from api.sse import sse
 from api.turns import turn, turn_usage
 from engine.events import END, dumps
@@ -29,7 +30,7 @@ async def companion_chat(body: CompanionChatRequest, user: CurrentUser, engine: 
     return CompanionAccepted(conversation_id=record.thread_id)
 
 
-@router.get("/stream/{conversation_id}", response_class=EventSourceResponse)
+@router.get("/stream/{conversation_id}", response_class=EventSourceResponse, responses=responses(404))
 async def companion_stream(
     conversation_id: str,
     user: StreamUser,
@@ -64,7 +65,7 @@ async def companion_stream(
     return sse(events())
 
 
-@router.get("/history")
+@router.get("/history", response_model=CompanionHistory, response_model_exclude_unset=True)
 async def companion_history(
     user: CurrentUser, svc: Svc, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> dict[str, list[dict]]:

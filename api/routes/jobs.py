@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, HTTPException, Request, Response
 
 from api.deps import AdminUser
-from api.schemas import Strict
+from api.errors import responses
+from api.schemas import JobsEnqueued, JobStatus, Strict
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 JobName = Literal["weekly_quests", "nightly_maintenance", "nudge_sweep"]
@@ -16,9 +17,16 @@ class JobRequest(Strict):
     user_id: uuid.UUID | None = None
 
 
-@router.post("/{name}", status_code=202)
+# One path template for both methods (`{job}`: a job's name to enqueue one, a job id to read one),
+# so every method a path answers is documented on it.
+@router.post(
+    "/{job}",
+    status_code=202,
+    response_model=JobsEnqueued,
+    responses={200: {"model": JobsEnqueued, "description": "Every job already existed"}, **responses(404)},
+)
 async def enqueue(
-    name: JobName,
+    job: JobName,
     request: Request,
     response: Response,
     admin: AdminUser,
@@ -34,7 +42,7 @@ async def enqueue(
     if user_id is not None:
         if not await host.services.users.exists(uuid.UUID(user_id)):
             raise HTTPException(404, "user not found")
-    jobs = await SCHEDULES[name](host, user_id)
+    jobs = await SCHEDULES[job](host, user_id)
     if not any(jobs.values()):
         response.status_code = 200
     return {
@@ -44,9 +52,9 @@ async def enqueue(
     }
 
 
-@router.get("/{job_id}")
-async def job_status(job_id: str, request: Request, admin: AdminUser) -> dict:
-    status = await request.app.state.job_host.queue.status(job_id)
+@router.get("/{job}", response_model=JobStatus, responses=responses(404))
+async def job_status(job: str, request: Request, admin: AdminUser) -> dict:
+    status = await request.app.state.job_host.queue.status(job)
     if status["status"] == "not_found":
         raise HTTPException(404, "job not found")
     return status

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.deps import CurrentUser, Svc
+from api.errors import responses
 from api.schemas import MemoryCreate, MemoryCreated, MemoryItem
 from state.schemas import Tier
 
@@ -54,7 +55,7 @@ async def create_memory(body: MemoryCreate, user: CurrentUser, svc: Svc) -> Memo
     return MemoryCreated(id=mid, merged=merged)
 
 
-@router.delete("/{memory_id}", status_code=204)
+@router.delete("/{memory_id}", status_code=204, responses=responses(404))
 async def delete_memory(memory_id: uuid.UUID, user: CurrentUser, svc: Svc) -> Response:
     await svc.memory.delete(user.id, memory_id)
     return Response(status_code=204)

@@ -8,15 +8,24 @@ from fastapi import APIRouter, Body, Query
 from fastapi.encoders import jsonable_encoder
 
 from api.deps import CurrentUser, Runs, Svc
+from api.errors import responses
 from api.runs import for_user, output
-from api.schemas import MissionComplete, ProcessRequest
+from api.schemas import (
+    AdaptiveMissions,
+    MissionComplete,
+    MissionOut,
+    ProcessRequest,
+    ProgressOut,
+    Triad,
+    WorkflowOut,
+)
 from domain.missions import priority_triad
 
 router = APIRouter(prefix="/api/v1", tags=["missions"])
 Status = Literal["pending", "in_progress", "completed", "deferred", "archived"]
 
 
-@router.get("/missions")
+@router.get("/missions", response_model=list[MissionOut])
 async def list_missions(
     user: CurrentUser,
     svc: Svc,
@@ -26,7 +35,7 @@ async def list_missions(
     return jsonable_encoder(await svc.missions.list(user.id, status, limit))
 
 
-@router.get("/missions/triad")
+@router.get("/missions/triad", response_model=Triad)
 async def triad(user: CurrentUser, svc: Svc) -> dict:
     """One high-, one medium- and one low-energy pending mission, highest priority first."""
     missions = priority_triad(await svc.missions.list(user.id, "pending", limit=500))
@@ -34,7 +43,7 @@ async def triad(user: CurrentUser, svc: Svc) -> dict:
     return jsonable_encoder({"missions": missions, "missing_levels": missing})
 
 
-@router.get("/missions/next")
+@router.get("/missions/next", response_model=AdaptiveMissions, response_model_exclude_unset=True)
 async def next_mission(
     user: CurrentUser,
     engine: Runs,
@@ -44,7 +53,7 @@ async def next_mission(
     return output(await engine.run(for_user(user, "adaptive_mission", {"feeling": feeling})))
 
 
-@router.post("/missions/process")
+@router.post("/missions/process", response_model=WorkflowOut, response_model_exclude_unset=True)
 async def process_missions(body: ProcessRequest, user: CurrentUser, engine: Runs) -> dict:
     inputs = {"mission_ids": [str(m) for m in dict.fromkeys(body.mission_ids)]}
     return output(await engine.run(for_user(user, "process_missions", inputs)))
@@ -59,12 +68,12 @@ async def _transition(
     return jsonable_encoder(mission)
 
 
-@router.post("/missions/{mission_id}/start")
+@router.post("/missions/{mission_id}/start", response_model=MissionOut, responses=responses(404, 409))
 async def start(mission_id: uuid.UUID, user: CurrentUser, svc: Svc) -> dict:
     return await _transition(user, svc, mission_id, "start")
 
 
-@router.post("/missions/{mission_id}/complete")
+@router.post("/missions/{mission_id}/complete", response_model=MissionOut, responses=responses(404, 409))
 async def complete(
     mission_id: uuid.UUID,
     user: CurrentUser,
@@ -75,12 +84,12 @@ async def complete(
     return await _transition(user, svc, mission_id, "complete", body.minutes if body else None)
 
 
-@router.post("/missions/{mission_id}/skip")
+@router.post("/missions/{mission_id}/skip", response_model=MissionOut, responses=responses(404, 409))
 async def skip(mission_id: uuid.UUID, user: CurrentUser, svc: Svc) -> dict:
     return await _transition(user, svc, mission_id, "skip")
 
 
-@router.get("/progress")
+@router.get("/progress", response_model=ProgressOut)
 async def progress(user: CurrentUser, svc: Svc) -> dict:
     """Streak (user's timezone), DCI with its four terms, zone, and the window's counts."""
     return (await svc.progress.recent(user.id, user.timezone, datetime.now(UTC))).model_dump()

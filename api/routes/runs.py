@@ -11,7 +11,9 @@ from fastapi import APIRouter, Header
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import CurrentUser, Runs, StreamUser, Svc
+from api.errors import responses
 from api.runs import last_event_id, named_events
+from api.schemas import RunOut
 from api.sse import named, sse
 from services.runs import RunRecord
 
@@ -35,13 +37,13 @@ def run_body(r: RunRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", response_model=RunOut, responses=responses(404))
 async def get_run(run_id: uuid.UUID, user: CurrentUser, svc: Svc) -> dict:
     """`status`: pending, running, success, error, timeout or interrupted; `result` once it succeeded."""
     return run_body(await svc.runs.get(run_id, user.id))
 
 
-@router.get("/{run_id}/stream", response_class=EventSourceResponse)
+@router.get("/{run_id}/stream", response_class=EventSourceResponse, responses=responses(404))
 async def stream_run(
     run_id: uuid.UUID,
     user: StreamUser,

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Query
 from langchain_core.runnables import RunnableConfig
 
 from api.deps import CurrentUser, Graphs, Svc
+from api.errors import responses
+from api.schemas import ThreadCheckpoint, ThreadState
 
 router = APIRouter(prefix="/api/v1/threads", tags=["threads"])
 
@@ -22,7 +24,7 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return jsonable_encoder(out)
 
 
-@router.get("/{thread_id}/state")
+@router.get("/{thread_id}/state", response_model=ThreadState, responses=responses(404))
 async def thread_state(thread_id: uuid.UUID, user: CurrentUser, svc: Svc, graphs: Graphs) -> dict:
     await svc.threads.require_owned(str(thread_id), user.id)
     snap = await graphs["chat"].aget_state({"configurable": {"thread_id": str(thread_id)}})
@@ -35,7 +37,7 @@ async def thread_state(thread_id: uuid.UUID, user: CurrentUser, svc: Svc, graphs
     }
 
 
-@router.get("/{thread_id}/history")
+@router.get("/{thread_id}/history", response_model=list[ThreadCheckpoint], responses=responses(404))
 async def thread_history(
     thread_id: uuid.UUID,
     user: CurrentUser,

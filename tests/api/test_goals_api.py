@@ -221,7 +221,7 @@ BAD: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/api/v1/goals", {"value_category": "health"}),
     ("GET", "/api/v1/goals?status=done", None),
     ("GET", "/api/v1/goals/not-a-uuid", None),
-    ("PATCH", "/api/v1/goals/{gid}", {}),
+    ("PATCH", "/api/v1/goals/{gid}", {"target_date": 0}),  # a number, not a date
     ("PATCH", "/api/v1/goals/{gid}", {"status": "finished"}),
     ("PATCH", "/api/v1/goals/{gid}", {"title": None}),
     ("GET", "/api/v1/missions?status=done", None),

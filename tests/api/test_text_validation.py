@@ -118,7 +118,7 @@ def queries(me: dict) -> list[tuple[str, str, str]]:
         ("GET", "/api/v1/goals/%00", "goal_id"),
         ("DELETE", "/api/v1/memories/%00", "memory_id"),
         ("POST", "/api/v1/missions/%00/complete", "mission_id"),
-        ("GET", "/api/v1/jobs/nightly%00", "job_id"),
+        ("GET", "/api/v1/jobs/nightly%00", "job"),
         ("GET", "/api/v1/no/such%00route", "path"),
     ]
 
