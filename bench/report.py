@@ -138,14 +138,33 @@ def table(results: dict[str, Any]) -> str:
                     f"{f(d['wall_ms']['p50'])} ms; {f(d['cpu_ms_per_turn'])} ms; "
                     f"{f(d['round_trips_per_turn'])}",
                 )
+        for name, label in (
+            ("locked_saver", "upstream saver, flushed commits"),
+            ("sync_commit", "flushed commits"),
+        ):
+            d = ip.get(name)
+            if d:
+                row(
+                    f"Lever before/after ({label}): p50, CPU, Postgres CPU",
+                    f"{f(d['wall_ms']['p50'])} vs {f(fan['wall_ms']['p50'])} ms; "
+                    f"{f(d['cpu_ms_per_turn'])} vs {f(fan['cpu_ms_per_turn'])} ms; "
+                    f"{f(d['pg_cpu_ms_per_turn'])} vs {f(fan['pg_cpu_ms_per_turn'])} ms",
+                )
         lock = ip.get("checkpointer_lock") or {}
         stock_saver, pooled = lock.get("AsyncPostgresSaver"), lock.get("PooledPostgresSaver")
+        prod_saver = lock.get("production")
         if stock_saver and pooled:
             row(
                 f"Saver: turns/s, {stock_saver['concurrency']} workers, CPU-saturated (in-process)",
                 f"{f(stock_saver['turns_per_s'])} -> {f(pooled['turns_per_s'])} "
                 f"({pooled['turns_per_s'] / stock_saver['turns_per_s']:.2f}x; p95 "
-                f"{f(stock_saver['latency_ms']['p95'], 0)} -> {f(pooled['latency_ms']['p95'], 0)} ms)",
+                f"{f(stock_saver['latency_ms']['p95'], 0)} -> {f(pooled['latency_ms']['p95'], 0)} ms)"
+                + (
+                    f"; + async commit {f(prod_saver['turns_per_s'])} "
+                    f"(p95 {f(prod_saver['latency_ms']['p95'], 0)} ms)"
+                    if prod_saver
+                    else ""
+                ),
             )
 
         ops = ip.get("checkpointer_ops") or {}

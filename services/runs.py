@@ -125,7 +125,7 @@ class RunStore:
         self.db = db
         # The finish commits without waiting for its WAL flush (RUN_ASYNC_COMMIT): the setting
         # is local to the statement's own transaction.
-        self._finish_commit = ", set_config('synchronous_commit', 'off', true)" if async_commit else ""
+        self.async_commit = async_commit
 
     # --- the atomic steps (migration 0006) ---------------------------------------------------
 
@@ -233,7 +233,7 @@ class RunStore:
         process (returned as `next`). `outcome` lost: another process holds the run now."""
         row = await self.db.fetchrow(
             "SELECT delight_finish_run(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) AS r"
-            + self._finish_commit,
+            + (", set_config('synchronous_commit', 'off', true)" if self.async_commit else ""),
             (
                 run_id,
                 owner,
