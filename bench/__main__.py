@@ -4,7 +4,7 @@
     python -m bench --quick         # a short smoke run of the same code (numbers are rough)
     python -m bench --only inproc,retrieval
     python -m bench --levers        # also the before/after capacity of each server-side lever
-    python -m bench --only capacity --levers locked_saver,sync_commit --skip-stock
+    python -m bench --only capacity --levers locked_saver,async_commit --skip-stock
 
 Sections: `inproc` (fan-out, framework and checkpointer overhead, durability, the saver lock),
 `capacity` (the real API on uvicorn vs a stock skeleton, open-loop load from another process, and
@@ -29,7 +29,7 @@ from bench.sim import SimProfile
 SECTIONS = ("inproc", "capacity", "retrieval", "cost")
 LEVERS = (
     "locked_saver",
-    "sync_commit",
+    "async_commit",
     "no_gc_freeze",
     "asyncio_h11",
     "durability_async",

@@ -182,7 +182,7 @@ class Harness:
         user_slice: slice,
         durability: str | None = None,
         pool_check: bool = True,
-        sync_commit: bool = False,
+        async_commit: bool = False,
     ) -> Variant:
         users = self.users[user_slice]
         threads: dict[uuid.UUID, str | None] = dict.fromkeys(users)
@@ -197,9 +197,9 @@ class Harness:
             if not pool_check:
                 pool._check = None
             commits = (getattr(saver, "synchronous_commit", True), runs.async_commit)
-            if sync_commit:  # RUN_ASYNC_COMMIT=false: checkpoint writes and finish wait for the flush
-                setattr(saver, "synchronous_commit", True)  # noqa: B010  (production saver only)
-                runs.async_commit = False
+            if async_commit:  # RUN_ASYNC_COMMIT=true: checkpoint writes and finish do not wait for the flush
+                setattr(saver, "synchronous_commit", False)  # noqa: B010  (production saver only)
+                runs.async_commit = True
             try:
                 out = await turns.run(user, threads[user], text, durability)
             finally:
@@ -453,10 +453,10 @@ async def run_inproc(
             h.chat_variant("sequential", chained, users(4)),
             h.chat_variant("no_pool_check", chat, users(5), pool_check=False),
             h.chat_variant("async_no_pool_check", chat, users(6), "async", pool_check=False),
-            # The levers of the checkpointer: upstream's saver (its lock; its writes wait for the
-            # WAL flush, as the finish then does), and the production saver with flushed commits.
-            h.chat_variant("locked_saver", locked, users(7), sync_commit=True),
-            h.chat_variant("sync_commit", chat, users(8), sync_commit=True),
+            # The levers of the checkpointer: upstream's saver (its lock), and the production saver
+            # with its writes and the finish committed without waiting for the flush.
+            h.chat_variant("locked_saver", locked, users(7)),
+            h.chat_variant("async_commit", chat, users(8), async_commit=True),
         ]
         log(f"in-process: {len(variants)} chat variants x {iterations} turns (interleaved)")
         async with chat, bare, chained, locked:
@@ -470,7 +470,7 @@ async def run_inproc(
         {
             "AsyncPostgresSaver": AsyncPostgresSaver(pool, serde=serde()),
             "PooledPostgresSaver": PooledPostgresSaver(pool, serde=serde()),
-            "production": prod,  # PooledPostgresSaver, writes committed without waiting (RUN_ASYNC_COMMIT)
+            "async_commit": PooledPostgresSaver(pool, serde=serde(), synchronous_commit=False),
         },
         concurrency,
         rounds,

@@ -83,7 +83,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         url = pg.database("bench_profile")
         migrate(url)
-        settings = bench_settings(url, SimProfile(0, 0, 0, 0, 7), None, run_async_commit=not args.sync_commit)
+        settings = bench_settings(url, SimProfile(0, 0, 0, 0, 7), None, run_async_commit=args.async_commit)
         users = list(seed_users(url, [f"prof-{i}" for i in range(8)], dim=settings.embedding_dim).values())
         threads: dict[uuid.UUID, str | None] = dict.fromkeys(users)
         svc = await Services.open(settings)
@@ -149,7 +149,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "durability": args.durability,
         "locked_saver": args.locked_saver,
-        "sync_commit": args.sync_commit,
+        "async_commit": args.async_commit,
         "turns": args.turns,
         "wall_ms_p50": p50([s["wall_ms"] for s in samples]),
         "cpu_ms_per_turn": mean([s["cpu_ms"] for s in samples]),
@@ -167,7 +167,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(r: dict[str, Any]) -> str:
     lines = [
         f"chat turn in process, durability {r['durability']}, {r['turns']} turns, no simulated waits"
-        + "".join(f", {k}" for k in ("locked_saver", "sync_commit") if r.get(k)),
+        + "".join(f", {k}" for k in ("locked_saver", "async_commit") if r.get(k)),
         f"  service CPU {r['cpu_ms_per_turn']:.1f} ms/turn, "
         f"Postgres CPU {r['pg_cpu_ms_per_turn']:.1f} ms/turn, wall p50 {r['wall_ms_p50']:.1f} ms",
         f"  round trips {r['round_trips_per_turn']:.1f}/turn (pool checks {r['pool_checks_per_turn']:.1f})",
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--durability", default="exit", choices=("exit", "async", "sync"))
     p.add_argument("--locked-saver", action="store_true", help="upstream's AsyncPostgresSaver instead")
-    p.add_argument("--sync-commit", action="store_true", help="RUN_ASYNC_COMMIT=false")
+    p.add_argument("--async-commit", action="store_true", help="RUN_ASYNC_COMMIT=true")
     p.add_argument("--json", type=Path, default=None, help="also write the result here")
     p.add_argument("--pstats", type=Path, default=None, help="also dump the raw profile here (pstats)")
     args = p.parse_args(argv)

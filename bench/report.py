@@ -139,20 +139,20 @@ def table(results: dict[str, Any]) -> str:
                     f"{f(d['round_trips_per_turn'])}",
                 )
         for name, label in (
-            ("locked_saver", "upstream saver, flushed commits"),
-            ("sync_commit", "flushed commits"),
+            ("locked_saver", "upstream saver"),
+            ("async_commit", "async commit"),
         ):
             d = ip.get(name)
             if d:
                 row(
-                    f"Lever before/after ({label}): p50, CPU, Postgres CPU",
+                    f"Lever ({label}) vs production: p50, CPU, Postgres CPU",
                     f"{f(d['wall_ms']['p50'])} vs {f(fan['wall_ms']['p50'])} ms; "
                     f"{f(d['cpu_ms_per_turn'])} vs {f(fan['cpu_ms_per_turn'])} ms; "
                     f"{f(d['pg_cpu_ms_per_turn'])} vs {f(fan['pg_cpu_ms_per_turn'])} ms",
                 )
         lock = ip.get("checkpointer_lock") or {}
         stock_saver, pooled = lock.get("AsyncPostgresSaver"), lock.get("PooledPostgresSaver")
-        prod_saver = lock.get("production")
+        prod_saver = lock.get("async_commit")
         if stock_saver and pooled:
             row(
                 f"Saver: turns/s, {stock_saver['concurrency']} workers, CPU-saturated (in-process)",

@@ -5,7 +5,8 @@ Nothing here changes the service's code: the switches are applied in this proces
     --saver stock        the checkpointer is upstream's AsyncPostgresSaver (per-instance lock, each
                          statement of a write committed on its own) instead of
                          services/checkpointer.py's lock-free PooledPostgresSaver
-    (RUN_ASYNC_COMMIT=false in the environment: every commit waits for its WAL flush)
+    (RUN_ASYNC_COMMIT=true in the environment: checkpoint writes and finishes do not wait for the
+    WAL flush)
     --no-gc-freeze       skip gc.freeze() after start-up
     --stock-uvicorn      asyncio event loop and h11 instead of uvloop and httptools
     --durability MODE    run chat turns with durability MODE (sync, async, exit)

@@ -8,10 +8,11 @@ lock: one process cannot run two checkpoint queries at once however large the po
 measures the ceiling on 2 cores: ~1,250 checkpoint calls/s with the lock, ~3,100 without (16
 tasks), i.e. ~100 chat turns/s per process at ~12 checkpoint calls a turn (durability "async").
 
-Why it is on (`services/container.py`): it is also where a checkpoint write commits without
-waiting for its WAL flush (`RUN_ASYNC_COMMIT`, below), and it measured no worse than the upstream
-saver: neutral in process for sequential turns, and the lock's ceiling no longer matters at ~2
-checkpoint calls per chat turn (durability `exit`). README, Benchmarks, has the before and after.
+Why it is on (`services/container.py`): the lock serialises every checkpoint call of a process
+behind the slowest one, including one waiting for a pooled connection (the collapse mode of a
+saturated pool); without it nothing measured worse (README, Benchmarks: turns in process and under
+overload over HTTP within noise of the upstream saver). It is also where checkpoint writes can
+commit without waiting for the WAL flush (`RUN_ASYNC_COMMIT`, off by default).
 
 Why dropping the lock is safe here:
 
