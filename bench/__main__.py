@@ -7,8 +7,9 @@
     python -m bench --only capacity --levers locked_saver,async_commit --skip-stock
 
 Sections: `inproc` (fan-out, framework and checkpointer overhead, durability, the saver lock),
-`capacity` (the real API on uvicorn vs a stock skeleton, open-loop load from another process, and
-the tail at 70 % of capacity), `retrieval` (memory recall at 10k and 100k memories), `cost`
+`capacity` (the real API on uvicorn vs a stock skeleton, open-loop load from another process, the
+tail at 70 % of capacity, overload at 2x and 4x with recovery, and two API processes with a
+worker), `retrieval` (memory recall at 10k and 100k memories), `cost`
 (LLM calls, tokens and dollars per chat turn and per active user-day)."""
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ The search raises the rate by 1.5x per step until a step fails (twice: a failed 
 once), then bisects the last interval. Each step lasts 5 s and has at least 60 requests.
 Tail = p99/p50 in a longer step at 70 % of that capacity, of the raw latency and of latency over
 each request's own critical path (the target is judged on the latter: it leaves out the simulated
-model's own variation, e.g. longer replies that quote a memory)."""
+model's own variation, e.g. longer replies that quote a memory).
+Overload (`run_overload`): the same process at 2x and 4x its capacity, then at half of it:
+goodput, statuses, Retry-After, recovery. Scale-out: the same search against two API processes
+on one database with an ARQ worker beside them, the load spread over both."""
 
 from __future__ import annotations
 
