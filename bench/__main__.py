@@ -4,11 +4,12 @@
     python -m bench --quick         # a short smoke run of the same code (numbers are rough)
     python -m bench --only inproc,retrieval
     python -m bench --levers        # also the before/after capacity of each server-side lever
-    python -m bench --only capacity --levers pooled_saver --skip-stock
+    python -m bench --only capacity --levers locked_saver,async_commit --skip-stock
 
 Sections: `inproc` (fan-out, framework and checkpointer overhead, durability, the saver lock),
-`capacity` (the real API on uvicorn vs a stock skeleton, open-loop load from another process, and
-the tail at 70 % of capacity), `retrieval` (memory recall at 10k and 100k memories), `cost`
+`capacity` (the real API on uvicorn vs a stock skeleton, open-loop load from another process, the
+tail at 70 % of capacity, overload at 2x and 4x with recovery, and two API processes with a
+worker), `retrieval` (memory recall at 10k and 100k memories), `cost`
 (LLM calls, tokens and dollars per chat turn and per active user-day)."""
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from bench.sim import SimProfile
 
 SECTIONS = ("inproc", "capacity", "retrieval", "cost")
 LEVERS = (
-    "pooled_saver",
+    "locked_saver",
+    "async_commit",
     "no_gc_freeze",
     "asyncio_h11",
     "durability_async",
@@ -51,12 +53,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"also measure server levers' before/after: all, or a comma-separated subset of {LEVERS}",
     )
     p.add_argument("--skip-stock", action="store_true", help="capacity: do not measure the stock skeleton")
+    p.add_argument("--skip-overload", action="store_true", help="capacity: no overload and recovery steps")
+    p.add_argument(
+        "--skip-scale-out", action="store_true", help="capacity: not against two API processes and a worker"
+    )
     p.add_argument("--first-token-ms", type=float, default=SimProfile.first_token_ms)
     p.add_argument("--token-ms", type=float, default=SimProfile.token_ms)
     p.add_argument("--embed-ms", type=float, default=SimProfile.embed_ms)
     p.add_argument("--jitter", type=float, default=SimProfile.jitter)
     p.add_argument("--seed", type=int, default=SimProfile.seed)
-    p.add_argument("--pool-max", type=int, default=60, help="DB_POOL_MAX of the service under test")
+    p.add_argument(
+        "--pool-max", type=int, default=None, help="DB_POOL_MAX of the service under test (default: its own)"
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON results")
     args = p.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]

@@ -132,6 +132,23 @@ def process_cpu_s(pid: int) -> float | None:
     return None if fields is None else (int(fields[11]) + int(fields[12])) / _ticks()
 
 
+def machine_busy() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all cores so far (/proc/stat): idle and iowait are not busy."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - fields[3] - fields[4], total
+
+
+def busy_fraction(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The fraction of all cores busy between two `machine_busy()` readings."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

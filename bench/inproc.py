@@ -101,22 +101,31 @@ def chat_inputs(text: str) -> dict[str, Any]:
 
 
 class Turns:
-    """Chat turns as the service runs them: runs of an engine (its own, on `graph`), so a turn's
-    cost includes its run row (submit, finish) as well as the graph and its checkpoints."""
+    """Chat turns as the service runs them: runs of an engine on `graph`, so a turn's cost
+    includes its run row (submit, finish) as well as the graph and its checkpoints. Variants
+    given the same `engine` share it (one set of background loops in the round-trip counts);
+    each puts its graph in before its turn (turns of different variants never overlap)."""
 
-    def __init__(self, svc: Services, graph: CompiledStateGraph[Any, Any, Any, Any]) -> None:
-        self.engine = Engine(svc, {"chat": graph}, queues=("api",), max_running=10_000)
+    def __init__(
+        self, svc: Services, graph: CompiledStateGraph[Any, Any, Any, Any], engine: Engine | None = None
+    ) -> None:
+        self.graph = graph
+        self.own = engine is None
+        self.engine = engine or Engine(svc, {"chat": graph}, queues=("api",), max_running=10_000)
 
     async def __aenter__(self) -> Turns:
-        await self.engine.start()
+        if self.own:
+            await self.engine.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.engine.close()
+        if self.own:
+            await self.engine.close()
 
     async def run(
         self, user: uuid.UUID, thread: str | None, text: str, durability: str | None = None
     ) -> dict[str, Any]:
+        self.engine.graphs["chat"] = self.graph
         record = await self.engine.run(
             RunRequest(
                 "chat",
@@ -173,21 +182,30 @@ class Harness:
         user_slice: slice,
         durability: str | None = None,
         pool_check: bool = True,
+        async_commit: bool = False,
     ) -> Variant:
         users = self.users[user_slice]
         threads: dict[uuid.UUID, str | None] = dict.fromkeys(users)
         pool = self.svc.db.pool
+        saver, runs = self.svc.checkpointer, self.svc.runs
 
         async def run(i: int) -> tuple[str, dict[str, Any]]:
             user = users[i % len(users)]
             text = self.next_message(i)
             check = pool._check
-            if not pool_check:  # turns run one at a time here, so this touches only this turn
+            # Turns run one at a time here, so these switches touch only this turn.
+            if not pool_check:
                 pool._check = None
+            commits = (getattr(saver, "synchronous_commit", True), runs.async_commit)
+            if async_commit:  # RUN_ASYNC_COMMIT=true: checkpoint writes and finish do not wait for the flush
+                setattr(saver, "synchronous_commit", False)  # noqa: B010  (production saver only)
+                runs.async_commit = True
             try:
                 out = await turns.run(user, threads[user], text, durability)
             finally:
                 pool._check = check
+                setattr(saver, "synchronous_commit", commits[0])  # noqa: B010
+                runs.async_commit = commits[1]
             threads[user] = out["thread_id"]
             return text, out
 
@@ -198,7 +216,9 @@ class Harness:
             for v in variants:
                 await v.run(i)
         for i in range(iterations):
-            for v in variants:
+            # Rotated each round: no variant always runs first (or right after the same one).
+            shift = i % len(variants)
+            for v in variants[shift:] + variants[:shift]:
                 await self._sample(v, i)
 
     async def _sample(self, v: Variant, i: int) -> None:
@@ -410,14 +430,19 @@ async def run_inproc(
     gc.freeze()  # as the API's lifespan does after start-up
 
     with count_round_trips((pool,)):
-        k = max(1, len(h.users) // 7)
+        k = max(1, len(h.users) // 9)
 
         def users(j: int) -> slice:
             return slice(j * k, (j + 1) * k)
 
         chat = Turns(svc, build_chat(settings).compile(checkpointer=prod))
-        bare = Turns(svc, build_chat(settings).compile())
-        chained = Turns(svc, sequential_chat(settings).compile(checkpointer=prod))
+        bare = Turns(svc, build_chat(settings).compile(), chat.engine)
+        chained = Turns(svc, sequential_chat(settings).compile(checkpointer=prod), chat.engine)
+        locked = Turns(
+            svc,
+            build_chat(settings).compile(checkpointer=AsyncPostgresSaver(pool, serde=serde())),
+            chat.engine,
+        )
         # A chat turn is a request's run: durability `exit` (engine/engine.py); `async` and `sync`
         # are what it would cost to checkpoint every step.
         variants = [
@@ -428,9 +453,13 @@ async def run_inproc(
             h.chat_variant("sequential", chained, users(4)),
             h.chat_variant("no_pool_check", chat, users(5), pool_check=False),
             h.chat_variant("async_no_pool_check", chat, users(6), "async", pool_check=False),
+            # The levers of the checkpointer: upstream's saver (its lock), and the production saver
+            # with its writes and the finish committed without waiting for the flush.
+            h.chat_variant("locked_saver", locked, users(7)),
+            h.chat_variant("async_commit", chat, users(8), async_commit=True),
         ]
         log(f"in-process: {len(variants)} chat variants x {iterations} turns (interleaved)")
-        async with chat, bare, chained:
+        async with chat, bare, chained, locked:
             await h.measure(variants, iterations)
         framework = h.framework_variants()
         log(f"in-process: graph vs asyncio.gather x {framework_iterations}")
@@ -441,6 +470,7 @@ async def run_inproc(
         {
             "AsyncPostgresSaver": AsyncPostgresSaver(pool, serde=serde()),
             "PooledPostgresSaver": PooledPostgresSaver(pool, serde=serde()),
+            "async_commit": PooledPostgresSaver(pool, serde=serde(), synchronous_commit=False),
         },
         concurrency,
         rounds,

@@ -8,9 +8,11 @@ last byte of its response, so a server (or generator) that falls behind shows it
 instead of silently sending less (no coordinated omission). Requests still open `timeout_s`
 after the last send are cancelled and counted as errors.
 
-Spec fields: port, path, rate, duration_s, max_requests, timeout_s, seed, users ([{auth,
-thread_id}], used round robin), messages (base texts, round robin), nonce (makes each message
-unique), connections (keep-alive pool size).
+Spec fields: port (or ports: requests spread round robin over several servers), path, rate,
+duration_s (or phases: [[rate, seconds], ...], one arrival process whose rate changes without a
+pause, for overload and recovery), max_requests, timeout_s, seed, users ([{auth, thread_id}], used
+round robin), messages (base texts, round robin), nonce (makes each message unique), connections
+(keep-alive pool size per server).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Client:
             writer.close()  # the server may have closed it (uvicorn's keep-alive is 5 s)
         return await asyncio.open_connection(HOST, self.port)
 
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
         async with self.slots:
             reader, writer = await self._conn()
             try:
@@ -54,7 +56,7 @@ class Client:
                 head += [f"{k}: {v}" for k, v in headers.items()]
                 head.append(f"Content-Length: {len(body)}")
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-                status, length, chunked, close = await self._head(reader)
+                status, length, chunked, close, retry_after = await self._head(reader)
                 if chunked:
                     payload = await self._chunked(reader)
                 else:
@@ -66,14 +68,14 @@ class Client:
                 writer.close()
             else:
                 self.idle.append((reader, writer, time.monotonic()))
-            return status, payload
+            return status, payload, retry_after
 
     @staticmethod
-    async def _head(reader: asyncio.StreamReader) -> tuple[int, int, bool, bool]:
+    async def _head(reader: asyncio.StreamReader) -> tuple[int, int, bool, bool, str | None]:
         raw = await reader.readuntil(b"\r\n\r\n")
         lines = raw.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
-        length, chunked, close = 0, False, False
+        length, chunked, close, retry_after = 0, False, False, None
         for line in lines[1:]:
             name, _, value = line.partition(":")
             name, value = name.strip().lower(), value.strip().lower()
@@ -83,7 +85,9 @@ class Client:
                 chunked = True
             elif name == "connection" and value == "close":
                 close = True
-        return status, length, chunked, close
+            elif name == "retry-after":
+                retry_after = value
+        return status, length, chunked, close, retry_after
 
     @staticmethod
     async def _chunked(reader: asyncio.StreamReader) -> bytes:
@@ -102,19 +106,29 @@ class Client:
         self.idle.clear()
 
 
-async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
-    rate, duration = float(spec["rate"]), float(spec["duration_s"])
-    rng = random.Random(spec.get("seed", 0))
+def arrivals(phases: list[tuple[float, float]], max_requests: int, rng: random.Random) -> list[float]:
+    """Poisson arrival times (s) through consecutive phases of (rate, seconds)."""
     offsets: list[float] = []
-    t = 0.0
-    while len(offsets) < int(spec["max_requests"]):
-        t += rng.expovariate(rate)
-        if t > duration:
-            break
-        offsets.append(t)
+    begin = 0.0
+    for rate, seconds in phases:
+        t = begin
+        while len(offsets) < max_requests:
+            t += rng.expovariate(rate)
+            if t > begin + seconds:
+                break
+            offsets.append(t)
+        begin += seconds
+    return offsets
+
+
+async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
+    phases = [(float(r), float(d)) for r, d in spec.get("phases") or [(spec["rate"], spec["duration_s"])]]
+    rate = phases[0][0]
+    offsets = arrivals(phases, int(spec["max_requests"]), random.Random(spec.get("seed", 0)))
     users, messages, nonce = spec["users"], spec["messages"], spec.get("nonce", "n")
-    client = Client(int(spec["port"]), int(spec.get("connections", 256)))
-    results: list[list[Any]] = [[o, None, 0, "", 0.0, i] for i, o in enumerate(offsets)]
+    ports = [int(p) for p in spec.get("ports") or [spec["port"]]]
+    clients = [Client(p, int(spec.get("connections", 256))) for p in ports]
+    results: list[list[Any]] = [[o, None, 0, "", 0.0, i, None] for i, o in enumerate(offsets)]
 
     async def one(i: int, start: float) -> None:
         user = users[i % len(users)]
@@ -126,8 +140,9 @@ async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
         scheduled = start + offsets[i]
         results[i][4] = (time.perf_counter() - scheduled) * 1000  # generator lag
         try:
-            status, payload = await client.post(spec["path"], json.dumps(body).encode(), headers)
-            results[i][2] = status
+            client = clients[i % len(clients)]
+            status, payload, retry_after = await client.post(spec["path"], json.dumps(body).encode(), headers)
+            results[i][2], results[i][6] = status, retry_after
             if status == 200:
                 results[i][3] = json.loads(payload).get("reply", "")
             else:
@@ -151,7 +166,8 @@ async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
             task.cancel()
         timed_out = len(pending)
         await asyncio.gather(*pending, return_exceptions=True)
-    client.close()
+    for client in clients:
+        client.close()
     for r in results:
         if r[1] is None:
             r[1], r[2], r[3] = float(spec["timeout_s"]) * 1000, -2, "timeout"
@@ -160,7 +176,8 @@ async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
         "sent": len(offsets),
         "timed_out": timed_out,
         "wall_s": time.perf_counter() - start,
-        # [scheduled offset s, latency ms, status, reply or error, generator lag ms, index]
+        # [scheduled offset s, latency ms, status, reply or error, generator lag ms, index,
+        #  Retry-After header or None]
         "requests": results,
     }
 

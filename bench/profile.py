@@ -1,8 +1,9 @@
 """One chat turn in process, measured and profiled: `python -m bench.profile`.
 
-The real chat graph with the production checkpointer and `durability="exit"` (the chat turn's
-durability under the run engine), the real services on a fresh embedded Postgres, the offline
-model and embedder with no simulated waits (so wall time is the service's own work). It reports,
+A chat turn as a route runs it, through the run engine (submit, the real chat graph with the
+production checkpointer and the chat turn's durability `exit`, finish), the real services on a
+fresh embedded Postgres, the offline model and embedder with no simulated waits (so wall time is
+the service's own work). It reports,
 per turn: service CPU (`process_time`), Postgres CPU (its live processes), database round trips
 (`bench/probe.py`: every wait on the server; a pipeline counts once) and pool checkout checks;
 then a cProfile of further turns, self time grouped by package, and the top functions.
@@ -23,7 +24,6 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,61 +71,38 @@ def top_functions(stats: pstats.Stats, turns: int, n: int) -> list[tuple[str, fl
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from langchain_core.messages import HumanMessage
-    from langchain_core.runnables import RunnableConfig
-    from langgraph.types import Overwrite
-
+    from bench.inproc import Turns
     from bench.sections import bench_settings
     from bench.seed import migrate, seed_users
     from core.logging import configure_logging
     from graphs.chat import build
-    from graphs.registry import Graph
-    from nodes.context import Context
     from services.container import Services
-    from state.schemas import Usage
 
     configure_logging("WARNING")
     pg = BenchPostgres()
     try:
         url = pg.database("bench_profile")
         migrate(url)
-        settings = bench_settings(url, SimProfile(0, 0, 0, 0, 7), 20)
+        settings = bench_settings(url, SimProfile(0, 0, 0, 0, 7), None, run_async_commit=args.async_commit)
         users = list(seed_users(url, [f"prof-{i}" for i in range(8)], dim=settings.embedding_dim).values())
-        threads = {u: str(uuid.uuid4()) for u in users}
+        threads: dict[uuid.UUID, str | None] = dict.fromkeys(users)
         svc = await Services.open(settings)
+        if args.locked_saver:  # the before of the lever: upstream's saver, its lock and commits
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+            svc.checkpointer = AsyncPostgresSaver(svc.db.pool, serde=svc.checkpointer.serde)
+        turns = Turns(svc, build(settings).compile(checkpointer=svc.checkpointer))
+        await turns.__aenter__()
         try:
-            graph: Graph = build(settings).compile(checkpointer=svc.checkpointer)
             n = 0
 
             async def turn() -> dict[str, Any]:
+                """One chat turn as a route runs it: a run of the engine, submit to finish."""
                 nonlocal n
                 n += 1
                 user = users[n % len(users)]
-                ctx = Context(
-                    user_id=user,
-                    thread_id=threads[user],
-                    timezone="UTC",
-                    now=datetime.now(UTC),
-                    services=svc,
-                )
-                inputs = {
-                    "messages": [HumanMessage(message(n, f"prof{n}"), id=str(uuid.uuid4()))],
-                    "usage": Overwrite(Usage()),
-                    "degraded": Overwrite([]),
-                }
-                out: dict[str, Any] = {}
-                config: RunnableConfig = {"configurable": {"thread_id": threads[user]}, "recursion_limit": 50}
-                chunk: Any  # (mode, chunk) pairs: the stream modes are a list
-                async for mode, chunk in graph.astream(
-                    inputs,
-                    config,
-                    context=ctx,
-                    stream_mode=["custom", "values"],
-                    output_keys=graph.output_channels,
-                    durability=args.durability,
-                ):
-                    if mode == "values":
-                        out = chunk
+                out = await turns.run(user, threads[user], message(n, f"prof{n}"), args.durability)
+                threads[user] = out["thread_id"]
                 if out.get("degraded"):
                     raise RuntimeError(f"a benchmark turn degraded: {out['degraded']}")
                 return out
@@ -162,6 +139,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await turn()
             prof.disable()
         finally:
+            await turns.__aexit__()
             await svc.close()
     finally:
         pg.close()
@@ -170,6 +148,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         stats.dump_stats(args.pstats)
     return {
         "durability": args.durability,
+        "locked_saver": args.locked_saver,
+        "async_commit": args.async_commit,
         "turns": args.turns,
         "wall_ms_p50": p50([s["wall_ms"] for s in samples]),
         "cpu_ms_per_turn": mean([s["cpu_ms"] for s in samples]),
@@ -186,7 +166,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(r: dict[str, Any]) -> str:
     lines = [
-        f"chat turn in process, durability {r['durability']}, {r['turns']} turns, no simulated waits",
+        f"chat turn in process, durability {r['durability']}, {r['turns']} turns, no simulated waits"
+        + "".join(f", {k}" for k in ("locked_saver", "async_commit") if r.get(k)),
         f"  service CPU {r['cpu_ms_per_turn']:.1f} ms/turn, "
         f"Postgres CPU {r['pg_cpu_ms_per_turn']:.1f} ms/turn, wall p50 {r['wall_ms_p50']:.1f} ms",
         f"  round trips {r['round_trips_per_turn']:.1f}/turn (pool checks {r['pool_checks_per_turn']:.1f})",
@@ -206,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=8)
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--durability", default="exit", choices=("exit", "async", "sync"))
+    p.add_argument("--locked-saver", action="store_true", help="upstream's AsyncPostgresSaver instead")
+    p.add_argument("--async-commit", action="store_true", help="RUN_ASYNC_COMMIT=true")
     p.add_argument("--json", type=Path, default=None, help="also write the result here")
     p.add_argument("--pstats", type=Path, default=None, help="also dump the raw profile here (pstats)")
     args = p.parse_args(argv)

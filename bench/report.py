@@ -10,6 +10,11 @@ from typing import Any
 
 TARGETS = {
     "fanout": 1.025,
+    "round_trips": 12.0,
+    "service_cpu_ms": 20.0,
+    "pg_cpu_ms": 6.0,
+    "overload_goodput": 0.9,
+    "recovery_s": 2.0,
     "capacity_ratio": 1.5,
     "tail": 1.15,
     "retrieval_p95_ms": 20.0,
@@ -83,6 +88,24 @@ def table(results: dict[str, Any]) -> str:
             f"{f(sk['cpu_ms_per_turn'])} / {f(ga['cpu_ms_per_turn'])} ms",
         )
         row(
+            "Per turn (engine, production checkpointer): DB round trips",
+            f"{f(fan['round_trips_per_turn'])} (pool checks {f(fan['pool_checks_per_turn'])})",
+            f"<= {TARGETS['round_trips']:.0f}",
+            verdict(fan["round_trips_per_turn"], TARGETS["round_trips"]),
+        )
+        row(
+            "Per turn (engine, production checkpointer): service CPU",
+            f"{f(fan['cpu_ms_per_turn'])} ms",
+            f"<= {TARGETS['service_cpu_ms']:.0f} ms",
+            verdict(fan["cpu_ms_per_turn"], TARGETS["service_cpu_ms"]),
+        )
+        row(
+            "Per turn (engine, production checkpointer): Postgres CPU",
+            f"{f(fan['pg_cpu_ms_per_turn'])} ms",
+            f"<= {TARGETS['pg_cpu_ms']:.0f} ms",
+            verdict(fan["pg_cpu_ms_per_turn"], TARGETS["pg_cpu_ms"]),
+        )
+        row(
             "Checkpointer: service CPU per turn, with / without",
             f"{f(fan['cpu_ms_per_turn'])} / {f(nock['cpu_ms_per_turn'])} ms "
             f"(+{f(fan['cpu_ms_per_turn'] - nock['cpu_ms_per_turn'])})",
@@ -115,14 +138,33 @@ def table(results: dict[str, Any]) -> str:
                     f"{f(d['wall_ms']['p50'])} ms; {f(d['cpu_ms_per_turn'])} ms; "
                     f"{f(d['round_trips_per_turn'])}",
                 )
+        for name, label in (
+            ("locked_saver", "upstream saver"),
+            ("async_commit", "async commit"),
+        ):
+            d = ip.get(name)
+            if d:
+                row(
+                    f"Lever ({label}) vs production: p50, CPU, Postgres CPU",
+                    f"{f(d['wall_ms']['p50'])} vs {f(fan['wall_ms']['p50'])} ms; "
+                    f"{f(d['cpu_ms_per_turn'])} vs {f(fan['cpu_ms_per_turn'])} ms; "
+                    f"{f(d['pg_cpu_ms_per_turn'])} vs {f(fan['pg_cpu_ms_per_turn'])} ms",
+                )
         lock = ip.get("checkpointer_lock") or {}
         stock_saver, pooled = lock.get("AsyncPostgresSaver"), lock.get("PooledPostgresSaver")
+        prod_saver = lock.get("async_commit")
         if stock_saver and pooled:
             row(
                 f"Saver: turns/s, {stock_saver['concurrency']} workers, CPU-saturated (in-process)",
                 f"{f(stock_saver['turns_per_s'])} -> {f(pooled['turns_per_s'])} "
                 f"({pooled['turns_per_s'] / stock_saver['turns_per_s']:.2f}x; p95 "
-                f"{f(stock_saver['latency_ms']['p95'], 0)} -> {f(pooled['latency_ms']['p95'], 0)} ms)",
+                f"{f(stock_saver['latency_ms']['p95'], 0)} -> {f(pooled['latency_ms']['p95'], 0)} ms)"
+                + (
+                    f"; + async commit {f(prod_saver['turns_per_s'])} "
+                    f"(p95 {f(prod_saver['latency_ms']['p95'], 0)} ms)"
+                    if prod_saver
+                    else ""
+                ),
             )
 
         ops = ip.get("checkpointer_ops") or {}
@@ -163,6 +205,54 @@ def table(results: dict[str, Any]) -> str:
                     f"  {name} at 70 %: p50 / p99, CPU per request",
                     f"{f(t['latency_ms']['p50'], 0)} / {f(t['latency_ms']['p99'], 0)} ms; "
                     f"{f(t['server_cpu_ms_per_req'])} ms server + {f(t['pg_cpu_ms_per_req'])} ms Postgres",
+                )
+        over = ours.get("overload") or {}
+        for key in sorted(k for k in over if k.startswith("x")):
+            o = over[key]
+            label = f"Overload {o['factor']:g}x ({f(o['rate'])} req/s, {over['hot_s']:g} s)"
+            statuses = ", ".join(f"{k}: {v}" for k, v in sorted(o["statuses"].items()))
+            n429 = o["statuses"].get("429", 0)
+            row(
+                f"{label}: goodput, % of capacity",
+                f"{f(o['goodput_rps'])} req/s ({f(o['goodput_of_capacity'] * 100, 0)} %); answered p50 / p95 "
+                f"{f(o['ok_latency_ms_hot']['p50'], 0)} / {f(o['ok_latency_ms_hot']['p95'], 0)} ms",
+                f">= {TARGETS['overload_goodput'] * 100:.0f} %" if o["factor"] == 2 else "",
+                verdict(o["goodput_of_capacity"], TARGETS["overload_goodput"], at_most=False)
+                if o["factor"] == 2
+                else "",
+            )
+            row(
+                f"  {o['factor']:g}x: statuses; 429s with Retry-After",
+                f"{statuses}; {n429 - o['429_without_retry_after']} of {n429}"
+                + (f" (p50 {f(o['rejected_latency_ms']['p50'], 0)} ms)" if n429 else ""),
+                "0 but 429",
+                "met" if o["errors_other_than_429"] == 0 and o["429_without_retry_after"] == 0 else "MISSED",
+            )
+            rec = o["recovery_s"]
+            row(
+                f"  {o['factor']:g}x: recovery once the load drops to {over['after_fraction'] * 100:.0f} %",
+                f"{f(rec)} s" if rec is not None else f"not within {over['cool_s']:g} s",
+                f"< {TARGETS['recovery_s']:g} s",
+                "met" if rec is not None and rec < TARGETS["recovery_s"] else "MISSED",
+            )
+        scale = cap.get("scale_out")
+        if scale:
+            one, two = ours.get("capacity_rps"), scale.get("capacity_rps")
+            at = scale.get("at_capacity") or {}
+            row(
+                "Scale-out: capacity, 2 API processes + worker / 1",
+                f"{f(two)} / {f(one)} req/s ({f(two / one if one and two else None, 2)}x); at capacity: "
+                f"cores busy {f((at.get('machine_busy') or math.nan) * 100, 0)} %, "
+                f"{f(at.get('server_cpu_ms_per_req'))} ms API + {f(at.get('pg_cpu_ms_per_req'))} ms Postgres",
+                "reported",
+            )
+            mine = ours.get("at_capacity") or {}
+            if mine:
+                row(
+                    "  one process at its capacity",
+                    f"cores busy {f((mine.get('machine_busy') or math.nan) * 100, 0)} %, "
+                    f"{f(mine.get('server_cpu_ms_per_req'))} ms API + "
+                    f"{f(mine.get('pg_cpu_ms_per_req'))} ms Postgres",
                 )
         for name, d in cap.items():
             if name.startswith(("ours_", "stock_")) and isinstance(d, dict):
@@ -227,7 +317,7 @@ def table(results: dict[str, Any]) -> str:
         f"{meta.get('load_average_at_end')} at end\n"
         f"Simulated: LLM first token {prof['first_token_ms']:g} ms + {prof['token_ms']:g} ms per chunk, "
         f"embedding {prof['embed_ms']:g} ms, jitter +/-{prof['jitter'] * 100:g} %, seed {prof['seed']}; "
-        f"DB_POOL_MAX {meta['pool_max']}\n"
+        f"DB_POOL_MAX {meta['pool_max'] or 'default'}\n"
     )
     lines = [head]
     sep = "  "

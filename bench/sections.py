@@ -15,12 +15,14 @@ from core.settings import Settings
 from services.container import Services
 
 
-def bench_settings(url: str, profile: SimProfile, pool_max: int, **extra: Any) -> Settings:
+def bench_settings(url: str, profile: SimProfile, pool_max: int | None, **extra: Any) -> Settings:
+    """The service's settings on `url` with the simulated profile; `pool_max` None: the default."""
+    if pool_max:
+        extra["db_pool_max"] = pool_max
     return Settings(
         database_url=url,
         openai_api_key=None,
         openai_base_url=None,
-        db_pool_max=pool_max,
         log_level="WARNING",
         **profile.settings(),
         **extra,

@@ -2,8 +2,11 @@
 one or more levers switched to their other state, for the before/after measurements.
 Nothing here changes the service's code: the switches are applied in this process only.
 
-    --saver stock|pooled the checkpointer is upstream's AsyncPostgresSaver (per-instance lock) or
+    --saver stock        the checkpointer is upstream's AsyncPostgresSaver (per-instance lock, each
+                         statement of a write committed on its own) instead of
                          services/checkpointer.py's lock-free PooledPostgresSaver
+    (RUN_ASYNC_COMMIT=true in the environment: checkpoint writes and finishes do not wait for the
+    WAL flush)
     --no-gc-freeze       skip gc.freeze() after start-up
     --stock-uvicorn      asyncio event loop and h11 instead of uvloop and httptools
     --durability MODE    run chat turns with durability MODE (sync, async, exit)
@@ -16,13 +19,14 @@ import argparse
 import dataclasses
 import gc
 import types
+from typing import Any
 
 import uvicorn
 
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.serve")
-    p.add_argument("--saver", choices=("production", "stock", "pooled"), default="production")
+    p.add_argument("--saver", choices=("production", "stock"), default="production")
     p.add_argument("--no-gc-freeze", action="store_true")
     p.add_argument("--stock-uvicorn", action="store_true")
     p.add_argument("--durability", choices=("sync", "async", "exit"))
@@ -40,15 +44,15 @@ def main() -> None:
     import api.turns
     import services.container
 
-    if args.saver != "production":
+    if args.saver == "stock":
         # Swap the saver class services/container.py constructs (looked up when the services
         # open, in this process only).
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-        from services.checkpointer import PooledPostgresSaver
+        def stock_saver(pool: Any, serde: Any = None, synchronous_commit: bool = True) -> AsyncPostgresSaver:
+            return AsyncPostgresSaver(pool, serde=serde)
 
-        saver_cls = AsyncPostgresSaver if args.saver == "stock" else PooledPostgresSaver
-        setattr(services.container, "AsyncPostgresSaver", saver_cls)  # noqa: B010  (this process only)
+        setattr(services.container, "PooledPostgresSaver", stock_saver)  # noqa: B010  (this process only)
     if args.no_gc_freeze:
         setattr(api.app, "gc", types.SimpleNamespace(collect=gc.collect, freeze=lambda: None))  # noqa: B010
     if args.durability:  # chat turns checkpoint with this durability instead of `exit`

@@ -128,6 +128,7 @@ class Engine:
         self.lease_s = self.settings.run_lease_s
         self.proc = uuid.uuid4().hex[:16]
         self.running: dict[uuid.UUID, Execution] = {}
+        self._submitting = 0  # submits awaiting their insert (each may start a run here)
         self.logs: dict[uuid.UUID, RunLog] = {}  # local runs and mirrors of others'
         self.ended_at: dict[uuid.UUID, float] = {}
         self.accepting = True
@@ -183,7 +184,9 @@ class Engine:
         has room. Raises NotFound (thread not the user's), Busy (`reject` on a busy thread),
         Overloaded (a limit: 429 with Retry-After)."""
         wf = self._workflow(req.workflow)
-        if req.admit and len(self.running) >= self.max_running:
+        # Runs being submitted count too: a burst of submits all awaiting their insert at once
+        # would otherwise each see room and all start here.
+        if req.admit and len(self.running) + self._submitting >= self.max_running:
             raise Overloaded("this server is at capacity, try again in a moment", retry_after=1)
         try:  # an unknown stream mode is refused before anything is written
             Formatter(req.stream_mode)
@@ -213,33 +216,17 @@ class Engine:
         }
         context = {"timezone": req.timezone, "now": req.now.isoformat() if req.now else None}
         value = wf.normalize_input(req.input) if wf.normalize_input else req.input
-        own = self.accepting and queue in self.queues and len(self.running) < self.max_running
-        for attempt in range(2):
-            try:
-                res = await self.store.submit(
-                    run_id=run_id,
-                    thread_id=thread_id,
-                    user_id=req.user,
-                    workflow=req.workflow,
-                    queue=queue,
-                    input=value,
-                    kwargs=kwargs,
-                    context=context,
-                    metadata=req.metadata,
-                    thread_metadata=req.thread_metadata,
-                    strategy=req.strategy,
-                    create_thread=req.create_thread,
-                    owner=self.proc if own else None,
-                    lease_s=self.lease_s,
-                    admission=self.admission if req.admit else None,
-                    budget=self._budget(req),
-                )
-                break
-            except psycopg.errors.UniqueViolation:
-                # A claim started another run of this thread between our check and insert.
-                if attempt:
-                    raise
-                own = False
+        own = (
+            self.accepting
+            and queue in self.queues
+            and len(self.running) + self._submitting < self.max_running
+        )
+        self._submitting += 1
+        try:
+            res = await self._insert(req, run_id, thread_id, queue, value, kwargs, context, own)
+        finally:
+            self._submitting -= 1
+        # From here to `_start` nothing awaits: the run joins `running` as its reservation ends.
         outcome = res["outcome"]
         if outcome == "not_found":
             raise NotFound("thread not found")
@@ -268,6 +255,44 @@ class Engine:
             },
         )
         return record
+
+    async def _insert(
+        self,
+        req: RunRequest,
+        run_id: uuid.UUID,
+        thread_id: str,
+        queue: str,
+        value: Any,
+        kwargs: dict[str, Any],
+        context: dict[str, Any],
+        own: bool,
+    ) -> dict[str, Any]:
+        for attempt in range(2):
+            try:
+                return await self.store.submit(
+                    run_id=run_id,
+                    thread_id=thread_id,
+                    user_id=req.user,
+                    workflow=req.workflow,
+                    queue=queue,
+                    input=value,
+                    kwargs=kwargs,
+                    context=context,
+                    metadata=req.metadata,
+                    thread_metadata=req.thread_metadata,
+                    strategy=req.strategy,
+                    create_thread=req.create_thread,
+                    owner=self.proc if own else None,
+                    lease_s=self.lease_s,
+                    admission=self.admission if req.admit else None,
+                    budget=self._budget(req),
+                )
+            except psycopg.errors.UniqueViolation:
+                # A claim started another run of this thread between our check and insert.
+                if attempt:
+                    raise
+                own = False
+        raise AssertionError("unreachable")
 
     def _budget(self, req: RunRequest) -> Budget | None:
         """The user's daily model budget, counted from their local midnight."""

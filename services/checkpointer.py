@@ -8,10 +8,11 @@ lock: one process cannot run two checkpoint queries at once however large the po
 measures the ceiling on 2 cores: ~1,250 checkpoint calls/s with the lock, ~3,100 without (16
 tasks), i.e. ~100 chat turns/s per process at ~12 checkpoint calls a turn (durability "async").
 
-When to use it: once a process's checkpoint traffic approaches that ceiling. The service as it is
-today runs out of CPU at ~15-20 turns/s per process first, and there this class measured neutral
-over HTTP and ~5 % slower in-process at full CPU saturation, so `services/container.py` still
-builds the upstream saver (README, Benchmarks). Swapping is one line there.
+Why it is on (`services/container.py`): the lock serialises every checkpoint call of a process
+behind the slowest one, including one waiting for a pooled connection (the collapse mode of a
+saturated pool); without it nothing measured worse (README, Benchmarks: turns in process and under
+overload over HTTP within noise of the upstream saver). It is also where checkpoint writes can
+commit without waiting for the WAL flush (`RUN_ASYNC_COMMIT`, off by default).
 
 Why dropping the lock is safe here:
 
@@ -57,22 +58,43 @@ from psycopg_pool import AsyncConnectionPool
 
 class PooledPostgresSaver(AsyncPostgresSaver):
     """An `AsyncPostgresSaver` on an `AsyncConnectionPool` whose calls each take their own pooled
-    connection and run concurrently (no per-instance lock). See the module docstring."""
+    connection and run concurrently (no per-instance lock). See the module docstring.
 
-    def __init__(self, pool: AsyncConnectionPool[Any], serde: SerializerProtocol | None = None) -> None:
+    With `synchronous_commit=False`, each write (a checkpoint with its blobs, a step's pending
+    writes) is one transaction committed without waiting for its WAL flush (`SET LOCAL
+    synchronous_commit = off`, queued in the same pipeline: no extra round trip). Upstream's
+    pipeline is one implicit transaction too, whose commit waits for the flush (an fsync)."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        serde: SerializerProtocol | None = None,
+        *,
+        synchronous_commit: bool = True,
+    ) -> None:
         if not isinstance(pool, AsyncConnectionPool):
             raise TypeError(
                 "PooledPostgresSaver needs an AsyncConnectionPool; use AsyncPostgresSaver "
                 "(which locks) for a single connection"
             )
         super().__init__(pool, serde=serde)
+        self.synchronous_commit = synchronous_commit
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
         # As AsyncPostgresSaver._cursor for a pool, minus `async with self.lock`: the connection
         # is this call's alone until the block exits.
         async with cast(AsyncConnectionPool, self.conn).connection() as conn:  # a pool: __init__
-            if pipeline and self.supports_pipeline:
+            if pipeline and self.supports_pipeline and not self.synchronous_commit:
+                # BEGIN and COMMIT queued in the pipeline itself: one round trip, at its sync
+                # (psycopg's `transaction()` would sync on entry and on commit). After an error
+                # the COMMIT is never sent and the pool rolls the connection back on return.
+                async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    await cur.execute("BEGIN")
+                    await cur.execute("SET LOCAL synchronous_commit = off")
+                    yield cur
+                    await cur.execute("COMMIT")
+            elif pipeline and self.supports_pipeline:
                 async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
                     yield cur
             elif pipeline:

@@ -16,6 +16,7 @@ from core.logging import get_logger
 from core.settings import Settings, get_settings
 from services.adaptive import AdaptiveReads
 from services.chat_threads import Threads
+from services.checkpointer import PooledPostgresSaver
 from services.db import Database
 from services.embeddings import CachedEmbeddings, build_embeddings
 from services.goals import Goals
@@ -81,9 +82,10 @@ class Services:
         db = await Database.connect(settings)
         try:
             await db.migrate()
-            checkpointer = AsyncPostgresSaver(
+            checkpointer = PooledPostgresSaver(
                 db.pool,
                 serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES),
+                synchronous_commit=not settings.run_async_commit,
             )
             async with db.connection() as conn:
                 # Serialise checkpoint-schema set-up across processes starting together. Poll
@@ -124,7 +126,7 @@ class Services:
             missions=Missions(db),
             adaptive=AdaptiveReads(db),
             notifications=Notifications(db),
-            runs=RunStore(db),
+            runs=RunStore(db, async_commit=settings.run_async_commit),
             narrative=NarrativeStore(db),
             insights=InsightStore(db),
             nudges=NudgeStore(db),

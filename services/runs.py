@@ -121,8 +121,11 @@ class Budget:
 
 
 class RunStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, async_commit: bool = False) -> None:
         self.db = db
+        # The finish commits without waiting for its WAL flush (RUN_ASYNC_COMMIT): the setting
+        # is local to the statement's own transaction.
+        self.async_commit = async_commit
 
     # --- the atomic steps (migration 0006) ---------------------------------------------------
 
@@ -229,7 +232,8 @@ class RunStore:
         """Record the outcome and, with `claim_next`, take the thread's next pending run for this
         process (returned as `next`). `outcome` lost: another process holds the run now."""
         row = await self.db.fetchrow(
-            "SELECT delight_finish_run(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) AS r",
+            "SELECT delight_finish_run(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) AS r"
+            + (", set_config('synchronous_commit', 'off', true)" if self.async_commit else ""),
             (
                 run_id,
                 owner,

@@ -271,3 +271,69 @@ async def test_many_concurrent_runs_each_keep_their_own_turns(saver: PooledPostg
             f"{b}:{m}" for m in (f"a{i}", f"b{i}") for b in ("emotion", "memories", "progress")
         )
         assert reply == " | ".join(sorted(notes))
+
+
+async def test_async_commit_writes_are_atomic_and_leave_the_connection_clean(pg_url: str) -> None:
+    """RUN_ASYNC_COMMIT: a checkpoint write is one transaction with synchronous_commit off for
+    it alone. On the pool's only connection: a write that fails half-way leaves nothing, and the
+    next user of the connection finds it idle, with synchronous_commit as it was."""
+    pool = Pool(
+        pg_url,
+        connection_class=AsyncConnection[DictRow],
+        min_size=1,
+        max_size=1,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        open=False,
+    )
+    await pool.open(wait=True)
+    try:
+        saver = PooledPostgresSaver(
+            pool, serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES), synchronous_commit=False
+        )
+        await saver.setup()
+
+        async def connection_state() -> tuple[str, psycopg.pq.TransactionStatus]:
+            async with pool.connection() as conn:
+                cur = await conn.execute("SHOW synchronous_commit")
+                row = await cur.fetchone()
+                assert row is not None
+                return row["synchronous_commit"], conn.info.transaction_status
+
+        thread = f"async-commit-{uuid.uuid4()}"
+        config: RunnableConfig = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+        cp = _checkpoint(0, {"text": "kept"})
+        saved = await saver.aput(
+            config, cp, {"source": "input", "step": 0, "parents": {}}, cp["channel_versions"]
+        )
+        await saver.aput_writes(saved, [("payload", {"w": 0})], "task-0")
+        got = await saver.aget_tuple(config)
+        assert got is not None and got.checkpoint["channel_values"]["payload"] == {"text": "kept"}
+        assert [w[1:] for w in got.pending_writes or []] == [("payload", {"w": 0})]
+        assert await connection_state() == ("on", psycopg.pq.TransactionStatus.IDLE)
+        async with saver._cursor(pipeline=True) as cur:  # inside a write: off, for it alone
+            await cur.execute("SELECT current_setting('synchronous_commit') AS s")
+            assert await cur.fetchone() == {"s": "off"}
+        assert await connection_state() == ("on", psycopg.pq.TransactionStatus.IDLE)
+
+        # A write whose first statement lands and whose second fails, as a blob upsert followed
+        # by a refused checkpoint row would.
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            async with saver._cursor(pipeline=True) as cur:
+                await cur.execute(
+                    """INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+                       VALUES (%s, '', 'payload', 'lost', 'empty', NULL)""",
+                    (thread,),
+                )
+                await cur.execute("SELECT 1 / 0")
+        assert await connection_state() == ("on", psycopg.pq.TransactionStatus.IDLE)
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM checkpoint_blobs WHERE thread_id = %s AND version = 'lost'",
+                (thread,),
+            )
+            row = await cur.fetchone()
+        assert row is not None and row["n"] == 0  # nothing of the failed write is left
+        latest = await saver.aget_tuple(config)
+        assert latest is not None and latest.checkpoint["channel_values"]["payload"] == {"text": "kept"}
+    finally:
+        await pool.close()
