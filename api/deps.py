@@ -38,7 +38,8 @@ def _loopback(host: str) -> bool:
     return (mapped or address).is_loopback
 
 
-async def _principal(request: Request, token: str | None) -> Principal:
+async def authenticate(request: Request, token: str | None) -> Principal:
+    """The caller behind a bearer token (dev `dev:<id>`, loopback clients only, or a JWT); 401/403."""
     auth: Authenticator = request.app.state.auth
     # Dev tokens are not verified: whatever server runs the app, only loopback clients may use them.
     if get_services(request).settings.auth_mode == "dev":
@@ -54,7 +55,7 @@ async def current_user(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    principal = await _principal(request, creds.credentials if creds else None)
+    principal = await authenticate(request, creds.credentials if creds else None)
     return await get_services(request).users.ensure(principal.subject)
 
 
@@ -63,7 +64,7 @@ async def current_user_or_query_token(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[str | None, Query(description="Bearer token (EventSource cannot send headers)")] = None,
 ) -> User:
-    principal = await _principal(request, creds.credentials if creds else token)
+    principal = await authenticate(request, creds.credentials if creds else token)
     return await get_services(request).users.ensure(principal.subject)
 
 
@@ -72,7 +73,7 @@ async def admin_user(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Admin is a role claim in JWT mode and ADMIN_USER_IDS in dev mode."""
-    principal = await _principal(request, creds.credentials if creds else None)
+    principal = await authenticate(request, creds.credentials if creds else None)
     if not principal.is_admin:
         raise HTTPException(403, "admin role required")
     return principal

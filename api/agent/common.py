@@ -15,11 +15,11 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from langgraph.types import StateSnapshot
 
+from api.deps import authenticate
 from engine.engine import describe
 from engine.events import dumps
 from engine.wire import checkpoint_ref
 from graphs.registry import WORKFLOWS
-from services.auth import Authenticator, AuthError
 from services.runs import RunRecord
 from services.threads import ThreadStore
 from services.users import User
@@ -74,12 +74,8 @@ class Caller:
 async def current_caller(
     request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
-    """The same bearer tokens as the rest of the API (dev `dev:<id>` or JWT)."""
-    auth: Authenticator = request.app.state.auth
-    try:
-        principal = await auth.authenticate(creds.credentials if creds else None)
-    except AuthError as err:
-        raise HTTPException(401, err.message, headers={"WWW-Authenticate": "Bearer"}) from err
+    """The same bearer tokens, and the same checks, as the rest of the API."""
+    principal = await authenticate(request, creds.credentials if creds else None)
     user = await request.app.state.services.users.ensure(principal.subject)
     return Caller(user, principal.is_admin)
 

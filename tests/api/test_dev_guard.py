@@ -34,10 +34,18 @@ def test_uvicorn_factory_refuses_dev_auth_on_a_public_host() -> None:
     ("client_host", "status"),
     [("192.0.2.10", 403), ("10.1.2.3", 403), ("::1", 200), ("::ffff:127.0.0.1", 200), ("127.0.0.9", 200)],
 )
-async def test_dev_tokens_only_from_loopback_clients(app, client_host: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/v1/memories"), ("POST", "/threads/search"), ("POST", "/assistants/search")],
+)
+async def test_dev_tokens_only_from_loopback_clients(
+    app, client_host: str, status: int, method: str, path: str
+) -> None:
+    """The Delight routes and the Agent Server API check the caller the same way."""
     transport = httpx.ASGITransport(app=app, client=(client_host, 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        r = await c.get("/api/v1/memories", headers=auth("remote"))
+        body: dict[str, object] | None = {} if method == "POST" else None
+        r = await c.request(method, path, headers=auth("remote"), json=body)
     assert r.status_code == status, r.text
     if status == 403:
         assert r.json() == {"detail": "dev auth serves loopback clients only"}
