@@ -148,7 +148,7 @@ def _xray(value: str | None) -> bool | int:
     except ValueError:
         depth = 0
     if depth <= 0:
-        raise refuse("xray", "true, false or a depth >= 1", "query")
+        raise refuse("xray", "Invalid xray value: true, false or a depth >= 1", "query")
     return depth
 
 
