@@ -16,8 +16,11 @@ Use it from a test module:
 
 The document is the app's own (`create_app().openapi()`, no server needed to build it), so pytest
 collects one test per operation, `test_contract[METHOD /path]`; the cases go over real HTTP to
-the server `python -m api` runs, and `test_served_document_is_the_contract` style tests can
-assert that the server publishes the same document. Requests carry a dev bearer token
+the server `python -m api` runs, and a plain test can assert that the server publishes the same
+document (`test_the_server_publishes_this_document`). (schemathesis' lazy
+`schemathesis.pytest.from_fixture` sets a node attribute pytest 9.2 no longer has.) The coverage
+phase builds its cases when pytest collects the module: most of a run's time, about a second per
+operation on two cores. Requests carry a dev bearer token
 (`dev:<uuid>`, accepted from loopback only) of a fresh user per schema, so the run never sees
 another test's data; the `ignored_auth` check sends them without it as well.
 """
