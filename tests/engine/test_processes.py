@@ -166,7 +166,10 @@ async def test_one_users_flood_does_not_slow_another_users_turn(pair) -> None:
         during = await calm_turn()
         codes = [r.status_code for r in await asyncio.gather(*flood)]
     assert during <= 2 * solo, (during, solo)
-    assert set(codes) <= {200, 429} and codes.count(429) >= 44 - 21  # 1 running + 20 queued per thread
+    # The thread's queue bound bites (1 running + 20 pending); exactly how many of the 44 get in
+    # depends on how many of its runs end while the flood is still being admitted (the exact
+    # limits are pinned in tests/engine/test_runs.py).
+    assert set(codes) == {200, 429}, codes
 
 
 @pytest.fixture

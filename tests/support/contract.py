@@ -64,12 +64,17 @@ def dev_token(user: uuid.UUID | None = None) -> str:
     return f"dev:{user or uuid.uuid4()}"
 
 
-def config(token: str | None = None, *, examples: int = EXAMPLES, seed: int = SEED) -> schemathesis.Config:
+def config(
+    token: str | None = None, *, examples: int = EXAMPLES, seed: int = SEED, coverage: bool = True
+) -> schemathesis.Config:
     """Schemathesis' configuration: the bearer token on every request, both generation modes,
-    the example, coverage and fuzzing phases, a fixed seed, bounded examples."""
+    the example, coverage and fuzzing phases, a fixed seed, bounded examples. The coverage phase
+    (boundary and wrong-type values for every parameter) is built when pytest collects the
+    module and costs ~2 s per operation with path parameters; `coverage=False` leaves it out."""
     return schemathesis.Config.from_dict(
         {
             "seed": seed,
+            "phases": {"coverage": {"enabled": coverage}},
             "headers": {"Authorization": f"Bearer {token or dev_token()}"},
             "request-timeout": REQUEST_TIMEOUT_S,
             "generation": {
@@ -100,9 +105,11 @@ def document() -> dict[str, Any]:
     return create_app().openapi()
 
 
-def schema(*, token: str | None = None, examples: int = EXAMPLES) -> BaseSchema:
+def schema(*, token: str | None = None, examples: int = EXAMPLES, coverage: bool = True) -> BaseSchema:
     """The service's schema for `schema.parametrize()`, configured as above."""
-    return schemathesis.openapi.from_dict(document(), config=config(token, examples=examples))
+    return schemathesis.openapi.from_dict(
+        document(), config=config(token, examples=examples, coverage=coverage)
+    )
 
 
 def load(url: str, *, token: str | None = None, examples: int = EXAMPLES) -> BaseSchema:
