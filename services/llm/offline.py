@@ -240,7 +240,7 @@ def count_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def _usage(messages: Sequence[BaseMessage], output: str) -> UsageMetadata:
+def usage_of(messages: Sequence[BaseMessage], output: str) -> UsageMetadata:
     input_tokens = sum(max(1, count_tokens(m.text)) for m in messages)
     output_tokens = count_tokens(output)
     return UsageMetadata(
@@ -250,7 +250,7 @@ def _usage(messages: Sequence[BaseMessage], output: str) -> UsageMetadata:
     )
 
 
-def _pieces(text: str) -> list[str]:
+def word_pieces(text: str) -> list[str]:
     """Word-by-word chunks whose concatenation is exactly `text`."""
     return re.findall(r"\s*\S+\s*", text) or [text]
 
@@ -294,25 +294,25 @@ class OfflineChatModel(BaseChatModel):
 
     def _result(self, messages: list[BaseMessage], text: str) -> ChatResult:
         message = AIMessage(
-            content=text, usage_metadata=_usage(messages, text), response_metadata=self._metadata()
+            content=text, usage_metadata=usage_of(messages, text), response_metadata=self._metadata()
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _chunks(self, messages: list[BaseMessage], text: str) -> Iterator[ChatGenerationChunk]:
-        pieces = _pieces(text)
+        pieces = word_pieces(text)
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
             yield ChatGenerationChunk(
                 message=AIMessageChunk(
                     content=piece,
-                    usage_metadata=_usage(messages, text) if last else None,
+                    usage_metadata=usage_of(messages, text) if last else None,
                     response_metadata=self._metadata() if last else {},
                     chunk_position="last" if last else None,
                 )
             )
 
     def _total_delay(self, text: str) -> float:
-        return (self.latency_ms + self.token_latency_ms * len(_pieces(text))) / 1000
+        return (self.latency_ms + self.token_latency_ms * len(word_pieces(text))) / 1000
 
     def _generate(
         self,

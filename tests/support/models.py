@@ -17,8 +17,6 @@ Every call is recorded (`calls`, `calls_of(kind)`, `prompts(Schema)`, `count(Sch
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,13 +25,12 @@ from typing import Any, Literal
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, PrivateAttr
 
 from prompts.chat import parse_context_block
-from services.llm.offline import parsed_as
+from services.llm.offline import parsed_as, usage_of, word_pieces
 
 CallKind = Literal["structured", "reply"]
 Answer = BaseModel | str  # a model instance, or raw text (e.g. JSON that fails the schema)
@@ -97,24 +94,6 @@ class _Rule:
     schema: str | None = None
     times: int | None = None
     after: float = 0.0
-
-
-def count_tokens(text: str) -> int:
-    """About four characters per token (the offline model's estimate, so usage is comparable)."""
-    return math.ceil(len(text) / 4)
-
-
-def _usage(messages: Sequence[BaseMessage], output: str) -> UsageMetadata:
-    input_tokens = sum(max(1, count_tokens(m.text)) for m in messages)
-    output_tokens = count_tokens(output)
-    return UsageMetadata(
-        input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
-    )
-
-
-def _pieces(text: str) -> list[str]:
-    """Word-by-word chunks whose concatenation is exactly `text`."""
-    return re.findall(r"\s*\S+\s*", text) or [text]
 
 
 def first_human_text(messages: Sequence[BaseMessage]) -> str:
@@ -315,18 +294,18 @@ class ScriptedChatModel(BaseChatModel):
 
     def _result(self, messages: list[BaseMessage], text: str) -> ChatResult:
         meta = {"model_name": self.model_name, "finish_reason": "stop", "model_provider": "scripted"}
-        message = AIMessage(content=text, usage_metadata=_usage(messages, text), response_metadata=meta)
+        message = AIMessage(content=text, usage_metadata=usage_of(messages, text), response_metadata=meta)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _chunks(self, messages: list[BaseMessage], text: str) -> Iterator[ChatGenerationChunk]:
-        pieces = _pieces(text)
+        pieces = word_pieces(text)
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
             meta = {"model_name": self.model_name, "finish_reason": "stop", "model_provider": "scripted"}
             yield ChatGenerationChunk(
                 message=AIMessageChunk(
                     content=piece,
-                    usage_metadata=_usage(messages, text) if last else None,
+                    usage_metadata=usage_of(messages, text) if last else None,
                     response_metadata=meta if last else {},
                     chunk_position="last" if last else None,
                 )
