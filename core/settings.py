@@ -223,10 +223,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def max_running(self) -> int:
-        return self.run_max_running
-
-    @property
     def uses_openai(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
 

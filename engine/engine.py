@@ -124,7 +124,7 @@ class Engine:
         self.graphs = graphs
         self.store = services.runs
         self.queues = queues
-        self.max_running = max_running or self.settings.max_running
+        self.max_running = max_running or self.settings.run_max_running
         self.lease_s = self.settings.run_lease_s
         self.proc = uuid.uuid4().hex[:16]
         self.running: dict[uuid.UUID, Execution] = {}

@@ -190,6 +190,6 @@ def test_python_m_api_with_bad_port_exits_2_with_one_line() -> None:
 def test_the_admission_limit_does_not_follow_the_pool() -> None:
     """RUN_MAX_RUNNING bounds the backlog a saturated process admits; a bigger pool must not
     raise it (a run holds a connection only per statement)."""
-    assert Settings().max_running == 20
-    assert Settings(db_pool_max=60).max_running == 20
-    assert Settings(db_pool_max=60, run_max_running=40).max_running == 40
+    assert Settings().run_max_running == 20
+    assert Settings(db_pool_max=60).run_max_running == 20
+    assert Settings(db_pool_max=60, run_max_running=40).run_max_running == 40
