@@ -196,7 +196,6 @@ def _input(workflow: str, graph: CompiledStateGraph, value: Any) -> Any:
     422 before anything is written, not a failed run."""
     if value is None:
         return None
-    no_nul(value, "input")
     schema = graph.get_input_jsonschema()
     if not isinstance(value, dict):
         raise refuse("input", f"an object with {sorted(schema.get('properties', {}))}")
@@ -283,7 +282,6 @@ def run_request(
     command = _command(graph, body.command)
     if command and new_thread and "resume" in command:
         raise refuse("command.resume", "a new thread has nothing to resume")
-    no_nul(body.metadata, "metadata")
     durability = body.durability or ("exit" if body.checkpoint_during is False else "async")
     return RunRequest(
         workflow=workflow,

@@ -19,7 +19,6 @@ from api.agent.common import (
     CallerDep,
     ThreadsDep,
     json,
-    no_nul,
     owned_thread,
     refuse,
     state_body,
@@ -199,7 +198,6 @@ async def with_values(
 @router.post("/threads", response_model=Thread, responses=documented(409))
 async def create_thread(body: ThreadCreate, caller: CallerDep, store: ThreadsDep, graphs: Graphs) -> Response:
     unsupported(ttl=body.ttl, supersteps=body.supersteps)
-    no_nul(body.metadata, "metadata")
     thread_id = valid_uuid(body.thread_id, "thread ID") if body.thread_id is not None else None
     metadata, graph = graph_filter(body.metadata or {}, strict=True)
     thread_id = thread_id or str(uuid.uuid4())
@@ -265,7 +263,6 @@ async def patch_thread(
     thread_id: ThreadId, body: ThreadPatch, caller: CallerDep, store: ThreadsDep, graphs: Graphs
 ) -> Response:
     unsupported(ttl=body.ttl)
-    no_nul(body.metadata, "metadata")
     row = await owned_thread(store, thread_id, caller.user)
     metadata, graph = graph_filter(body.metadata or {}, strict=True)
     if graph is not None and row["graph_id"] not in (None, graph):
@@ -352,7 +349,6 @@ async def update_state(
 ) -> Response:
     """A new checkpoint with `values` applied as if `as_node` had written them (LangGraph's
     `update_state`). Refused while a run is pending or running on the thread."""
-    no_nul(body.values, "values")
     row = await owned_thread(store, thread_id, caller.user)
     graph = graph_of(graphs, row)
     if graph is None:
